@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make report` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: setup report test bench lint lock demo clean
+
+setup: $(STAMP)
+
+# The venv is rebuilt whenever the lock file changes.
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+report: setup
+	$(BIN)/dvc repro
+	@echo "report: reports/quickdraw.html (metrics: reports/metrics.json)"
+
+test: setup
+	$(BIN)/python -m pytest -ra
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+lint: setup
+	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff format --check pipeline tests benchmarks
+
+# Re-pin every dependency (needs the package index).
+lock: setup
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+# Regenerate the bundled demo data (deterministic: the bytes do not change).
+demo: setup
+	$(BIN)/python -m pipeline demo --out data/demo
+
+clean:
+	rm -rf $(VENV) data/raw data/processed data/sample reports/*.html reports/*.json reports/*.png

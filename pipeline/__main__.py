@@ -1,0 +1,94 @@
+"""Thin command line: `python -m pipeline <stage>`, the commands dvc.yaml runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline import layout
+from pipeline.errors import PipelineError
+from pipeline.params import load_params
+
+JOIN_SUMMARY = Path("data/processed/join.json")
+
+
+def _download(args: argparse.Namespace) -> None:
+    from pipeline.download import download_category
+
+    params = load_params(args.params).dataset
+    if args.category not in params.categories:
+        raise PipelineError(
+            f"category {args.category!r} is not in dataset.categories of {args.params}"
+        )
+    download_category(params.base_url, params.drawings, args.category, layout.RAW_DIR,
+                      params.limit)
+
+
+def _join(args: argparse.Namespace) -> None:
+    from pipeline.join import run_join
+
+    params = load_params(args.params).dataset
+    summary = run_join(layout.RAW_DIR, params.drawings, params.categories,
+                       layout.PROCESSED_DIR, JOIN_SUMMARY)
+    print(f"joined {summary['drawings']:,} drawings into {layout.PROCESSED_DIR}")
+
+
+def _sample(args: argparse.Namespace) -> None:
+    from pipeline.sample import run_sample
+
+    params = load_params(args.params)
+    sample = run_sample(layout.PROCESSED_DIR, params.dataset.categories, params.sample,
+                        layout.SAMPLE_PATH)
+    print(f"sampled {sample.num_rows:,} drawings into {layout.SAMPLE_PATH}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from pipeline.report import run_report
+
+    params = load_params(args.params)
+    run_report(layout.SAMPLE_PATH, JOIN_SUMMARY, params, layout.REPORTS_DIR)
+    print(f"wrote {layout.REPORTS_DIR / params.report.name}.html")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from pipeline.demo import generate_demo
+
+    generate_demo(Path(args.out))
+    print(f"wrote the demo dataset to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    parser.add_argument("--params", default="params.yaml", help="parameters file")
+    stages = parser.add_subparsers(dest="stage", required=True)
+    download = stages.add_parser("download", help="fetch one category's bitmaps and drawings")
+    download.add_argument("category")
+    download.set_defaults(run=_download)
+    stages.add_parser("join", help="join bitmaps with metadata into Parquet").set_defaults(
+        run=_join
+    )
+    stages.add_parser("sample", help="choose the drawings for the report").set_defaults(
+        run=_sample
+    )
+    stages.add_parser("report", help="build the HTML report and metrics").set_defaults(
+        run=_report
+    )
+    demo = stages.add_parser("demo", help="regenerate the bundled demo dataset")
+    demo.add_argument("--out", default=str(layout.DEMO_DIR))
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Where every file lives: Google's bucket layout and this repository's data folders."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+RAW_DIR = Path("data/raw")
+PROCESSED_DIR = Path("data/processed/drawings")
+SAMPLE_PATH = Path("data/sample/sample.parquet")
+REPORTS_DIR = Path("reports")
+DEMO_DIR = Path("data/demo")
+
+
+def bitmap_object(category: str) -> str:
+    """Object path of a category's 28x28 bitmaps, relative to the dataset's base URL."""
+    return f"numpy_bitmap/{category}.npy"
+
+
+def drawings_object(drawings: str, category: str) -> str:
+    """Object path of a category's drawings (`raw` or `simplified`), relative to the base URL."""
+    return f"{drawings}/{category}.ndjson"
+
+
+def partition_dir(root: Path, category: str) -> Path:
+    """Hive-style partition folder of one category, encoded the way pyarrow decodes it."""
+    from urllib.parse import quote
+
+    return root / f"category={quote(category, safe='')}"
+
+
+@cache
+def google_categories() -> frozenset[str]:
+    """The 345 category names of Google's dataset (names may contain spaces)."""
+    text = resources.files("pipeline").joinpath("categories.txt").read_text(encoding="utf-8")
+    return frozenset(line for line in text.splitlines() if line)

@@ -1,0 +1,139 @@
+"""Sample stage: choose N drawings by params (seed, filters, stratification), reproducibly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline import atomic, layout, schema
+from pipeline.errors import ParamError, PipelineError
+from pipeline.params import SampleParams
+
+SELECT_COLUMNS = ["countrycode", "recognized"]
+FETCH_COLUMNS = ["key_id", "countrycode", "recognized", "timestamp", "bitmap", "position"]
+
+
+def _partition(processed: Path, category: str) -> pq.ParquetFile:
+    path = layout.partition_dir(processed, category) / "part-0.parquet"
+    if not path.exists():
+        raise PipelineError(f"{path}: not found; category {category!r} was not joined (run join)")
+    return pq.ParquetFile(path)
+
+
+def candidates(processed: Path, categories: tuple[str, ...]) -> pa.Table:
+    """The columns the selection needs, for every drawing: category index, position, filters."""
+    parts = []
+    for index, category in enumerate(categories):
+        table = _partition(processed, category).read(columns=SELECT_COLUMNS)
+        parts.append(
+            table.append_column("category_index", pa.array(np.full(len(table), index, np.int32)))
+            .append_column("position", pa.array(np.arange(len(table), dtype=np.int64)))
+        )
+    return pa.concat_tables(parts)
+
+
+def apply_filters(table: pa.Table, params: SampleParams, categories: tuple[str, ...]) -> pa.Table:
+    """Keep the drawings the filters allow; name the parameter when nothing is left."""
+    if params.countries:
+        present = set(pc.unique(table["countrycode"]).to_pylist())
+        for code in params.countries:
+            if code not in present:
+                raise ParamError(
+                    "sample.countries",
+                    f"no drawing from {code!r} in {', '.join(categories)}; "
+                    f"remove it or pick from {', '.join(sorted(c for c in present if c))}",
+                )
+        table = table.filter(pc.is_in(table["countrycode"], pa.array(params.countries)))
+    if params.recognized != "any":
+        wanted = params.recognized == "true"
+        table = table.filter(pc.equal(table["recognized"], wanted))
+        if len(table) == 0:
+            raise ParamError(
+                "sample.recognized",
+                f"no drawing has recognized={params.recognized} under the other filters",
+            )
+    if len(table) < params.n:
+        raise ParamError(
+            "sample.n",
+            f"asks for {params.n} drawings but {', '.join(categories)} with these filters "
+            f"hold only {len(table)}; lower sample.n or widen the filters",
+        )
+    return table
+
+
+def stratified_quotas(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Equal shares per group; a group smaller than its share gives all it has to the others."""
+    quotas = np.zeros(len(sizes), dtype=np.int64)
+    open_groups = np.ones(len(sizes), dtype=bool)
+    remaining = n
+    while remaining and open_groups.any():
+        share = remaining // open_groups.sum()
+        if share == 0:  # fewer drawings left than groups: a seeded draw decides who gets one
+            lucky = rng.permutation(np.flatnonzero(open_groups))[:remaining]
+            quotas[lucky] += 1
+            break
+        room = sizes - quotas
+        give = np.where(open_groups, np.minimum(share, room), 0)
+        quotas += give
+        remaining -= int(give.sum())
+        open_groups &= quotas < sizes
+    return quotas
+
+
+def choose(table: pa.Table, params: SampleParams) -> np.ndarray:
+    """Row indices into `table` of the sampled drawings, in a canonical order."""
+    rng = np.random.default_rng(params.seed)
+    if params.stratify == "none":
+        picked = rng.choice(len(table), size=params.n, replace=False)
+    else:
+        countries = table["countrycode"].fill_null("").to_numpy(zero_copy_only=False)
+        codes, groups = np.unique(countries, return_inverse=True)
+        quotas = stratified_quotas(np.bincount(groups, minlength=len(codes)), params.n, rng)
+        picked = np.concatenate(
+            [
+                rng.choice(np.flatnonzero(groups == group), size=quota, replace=False)
+                for group, quota in enumerate(quotas)
+                if quota
+            ]
+        )
+    return np.sort(picked)
+
+
+def fetch_rows(processed: Path, categories: tuple[str, ...], chosen: pa.Table) -> pa.Table:
+    """Read the chosen drawings' columns, touching only the row groups that hold them."""
+    parts = []
+    for index, category in enumerate(categories):
+        positions = chosen.filter(pc.equal(chosen["category_index"], index))["position"]
+        positions = positions.to_numpy()
+        if not len(positions):
+            continue
+        parquet = _partition(processed, category)
+        group_starts = np.cumsum(
+            [0] + [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+        )
+        groups = np.unique(np.searchsorted(group_starts, positions, side="right") - 1)
+        table = parquet.read_row_groups(groups.tolist(), columns=FETCH_COLUMNS)
+        offsets = np.concatenate(
+            [np.arange(group_starts[g], group_starts[g + 1]) for g in groups]
+        )
+        local = np.searchsorted(offsets, positions)
+        table = table.take(pa.array(local))
+        parts.append(
+            table.append_column("category", pa.array([category] * len(table), pa.string()))
+        )
+    return pa.concat_tables(parts).select(schema.SAMPLE.names).cast(schema.SAMPLE)
+
+
+def run_sample(processed: Path, categories: tuple[str, ...], params: SampleParams,
+               out: Path) -> pa.Table:
+    """Choose the sample and write it to `out` atomically."""
+    table = apply_filters(candidates(processed, categories), params, categories)
+    chosen = table.take(pa.array(choose(table, params)))
+    sample = fetch_rows(processed, categories, chosen)
+    with atomic.atomic_path(out) as staging:
+        pq.write_table(sample, staging, compression="zstd")
+    return sample

@@ -1,0 +1,34 @@
+"""Arrow schemas of the processed store and of the sample: one definition, used by every stage."""
+
+import pyarrow as pa
+
+BITMAP_SIDE = 28
+BITMAP_BYTES = BITMAP_SIDE * BITMAP_SIDE
+
+#: One row per drawing, in `data/processed/drawings/category=<cat>/part-0.parquet`.
+DRAWINGS = pa.schema(
+    [
+        pa.field("key_id", pa.uint64(), nullable=False),
+        pa.field("word", pa.string(), nullable=False),
+        pa.field("countrycode", pa.string()),
+        pa.field("recognized", pa.bool_(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("bitmap", pa.binary(BITMAP_BYTES), nullable=False),
+        pa.field("position", pa.int64(), nullable=False),
+        pa.field("byte_offset", pa.int64(), nullable=False),
+        pa.field("byte_length", pa.int32(), nullable=False),
+    ]
+)
+
+#: The columns the sample stage writes for the report.
+SAMPLE = pa.schema(
+    [
+        pa.field("key_id", pa.uint64(), nullable=False),
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("countrycode", pa.string()),
+        pa.field("recognized", pa.bool_(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("bitmap", pa.binary(BITMAP_BYTES), nullable=False),
+        pa.field("position", pa.int64(), nullable=False),
+    ]
+)
