@@ -21,16 +21,16 @@ def _download(args: argparse.Namespace) -> None:
         raise PipelineError(
             f"category {args.category!r} is not in dataset.categories of {args.params}"
         )
-    download_category(params.base_url, params.drawings, args.category, layout.RAW_DIR,
-                      params.limit)
+    download_category(params.base_url, params.drawings, args.category, layout.RAW_DIR, params.limit)
 
 
 def _join(args: argparse.Namespace) -> None:
     from pipeline.join import run_join
 
     params = load_params(args.params).dataset
-    summary = run_join(layout.RAW_DIR, params.drawings, params.categories,
-                       layout.PROCESSED_DIR, JOIN_SUMMARY)
+    summary = run_join(
+        layout.RAW_DIR, params.drawings, params.categories, layout.PROCESSED_DIR, JOIN_SUMMARY
+    )
     print(f"joined {summary['drawings']:,} drawings into {layout.PROCESSED_DIR}")
 
 
@@ -38,8 +38,9 @@ def _sample(args: argparse.Namespace) -> None:
     from pipeline.sample import run_sample
 
     params = load_params(args.params)
-    sample = run_sample(layout.PROCESSED_DIR, params.dataset.categories, params.sample,
-                        layout.SAMPLE_PATH)
+    sample = run_sample(
+        layout.PROCESSED_DIR, params.dataset.categories, params.sample, layout.SAMPLE_PATH
+    )
     print(f"sampled {sample.num_rows:,} drawings into {layout.SAMPLE_PATH}")
 
 
@@ -68,12 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     stages.add_parser("join", help="join bitmaps with metadata into Parquet").set_defaults(
         run=_join
     )
-    stages.add_parser("sample", help="choose the drawings for the report").set_defaults(
-        run=_sample
-    )
-    stages.add_parser("report", help="build the HTML report and metrics").set_defaults(
-        run=_report
-    )
+    stages.add_parser("sample", help="choose the drawings for the report").set_defaults(run=_sample)
+    stages.add_parser("report", help="build the HTML report and metrics").set_defaults(run=_report)
     demo = stages.add_parser("demo", help="regenerate the bundled demo dataset")
     demo.add_argument("--out", default=str(layout.DEMO_DIR))
     demo.set_defaults(run=_demo)

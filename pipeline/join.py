@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import mmap
 import os
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +100,9 @@ def read_metadata(path: Path) -> tuple[dict[str, list], np.ndarray, np.ndarray]:
             return columns, np.empty(0, np.int64), np.empty(0, np.int64)
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
             starts, lengths = line_spans(buffer)
-            for number, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
+            for number, (start, length) in enumerate(
+                zip(starts.tolist(), lengths.tolist(), strict=False)
+            ):
                 line = buffer[start : start + length]
                 try:
                     record = parse_metadata(line)
@@ -156,8 +157,12 @@ def build_table(files: CategoryFiles) -> pa.Table:
     words = set(columns["word"])
     if words and words != {files.category}:
         other = sorted(words - {files.category})[0]
-        raise PipelineError(f"{files.drawings}: holds drawings of {other!r}, not {files.category!r}")
-    key_ids = np.array(columns["key_id"], dtype=np.uint64) if len(starts) else np.empty(0, np.uint64)
+        raise PipelineError(
+            f"{files.drawings}: holds drawings of {other!r}, not {files.category!r}"
+        )
+    key_ids = (
+        np.array(columns["key_id"], dtype=np.uint64) if len(starts) else np.empty(0, np.uint64)
+    )
     bitmap_buffer = pa.py_buffer(np.ascontiguousarray(bitmaps))
     arrays = [
         pa.array(key_ids, pa.uint64()),
@@ -188,29 +193,34 @@ def join_category(files: CategoryFiles, out_root: Path) -> dict:
     }
 
 
-def _jobs(count: int) -> int:
-    return max(1, min(count, os.cpu_count() or 1))
+PARALLEL_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
 
 
-def run_join(raw_dir: Path, drawings: str, categories: tuple[str, ...], out_dir: Path,
-             summary_path: Path) -> dict:
+def _jobs(files: list[CategoryFiles]) -> int:
+    """Worker processes worth starting: one per core when there is enough data to share."""
+    size = sum(item.drawings.stat().st_size for item in files if item.drawings.exists())
+    if len(files) < 2 or size < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(len(files), os.cpu_count() or 1))
+
+
+def run_join(
+    raw_dir: Path, drawings: str, categories: tuple[str, ...], out_dir: Path, summary_path: Path
+) -> dict:
     """Join every category into `out_dir` (replaced atomically) and write the summary JSON."""
     files = [category_files(raw_dir, drawings, category) for category in categories]
     with atomic.atomic_path(out_dir) as staging:
         staging.mkdir(parents=True)
-        if _jobs(len(files)) == 1:
+        jobs = _jobs(files)
+        if jobs == 1:
             results = [join_category(item, staging) for item in files]
         else:
-            with ProcessPoolExecutor(_jobs(len(files))) as pool:
+            with ProcessPoolExecutor(jobs) as pool:
                 results = list(pool.map(join_category, files, [staging] * len(files)))
         summary = {
             "drawings": sum(result["drawings"] for result in results),
             "format": drawings,
-            "categories": dict(zip(categories, results)),
+            "categories": dict(zip(categories, results, strict=False)),
         }
         atomic.write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
-
-
-def iter_partitions(out_dir: Path) -> Iterator[Path]:
-    yield from sorted(out_dir.glob("category=*/part-*.parquet"))

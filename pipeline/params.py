@@ -149,7 +149,9 @@ def _report(raw: dict[str, Any]) -> ReportParams:
     defaults = ReportParams()
     name = section.get("name", defaults.name)
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ParamError("report.name", f"must be a plain file name (letters, digits, _.-), got {name!r}")
+        raise ParamError(
+            "report.name", f"must be a plain file name (letters, digits, _.-), got {name!r}"
+        )
     title = section.get("title", defaults.title)
     if not isinstance(title, str):
         raise ParamError("report.title", f"must be a string, got {title!r}")

@@ -40,7 +40,7 @@ SHOW_HOVERED = """
 const hovered = cb_data.index.indices;
 if (hovered.length === 0) { return; }
 const i = hovered[0];
-const size = %(side)d * %(side)d;
+const size = SIDE * SIDE;
 // The panel's 28x28 array is reused: copy the drawing's pixels in and announce the change.
 const pixels = store.data.pixels;  // a typed array: view its bytes, do not subarray() it
 panel.data.image[0].set(new Uint8Array(pixels.buffer, pixels.byteOffset + i * size, size));
@@ -48,7 +48,7 @@ panel.change.emit();
 const d = points.data;
 heading.text = `${d.country_name[i]} (${d.countrycode[i]})`;
 caption.text = `${d.category[i]}, recognized: ${d.recognized[i]}, ${d.date[i]}`;
-""" % {"side": SIDE}
+""".replace("SIDE", str(SIDE))
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -158,20 +158,35 @@ def build_layout(inputs: ReportInputs):
     )
     store = ColumnDataSource(data={"pixels": bitmaps.reshape(-1)}, name="bitmaps")
     panel_source = ColumnDataSource(
-        data={"image": [np.zeros((SIDE, SIDE), np.uint8)], "x": [0], "y": [0],
-              "dw": [SIDE], "dh": [SIDE]},
+        data={
+            "image": [np.zeros((SIDE, SIDE), np.uint8)],
+            "x": [0],
+            "y": [0],
+            "dw": [SIDE],
+            "dh": [SIDE],
+        },
         name="panel_image",
     )
     is_pca = params.report.layout == "pca"
     scatter_plot = figure(
-        width=760, height=620, title="Hover a point to see the drawing",
+        width=760,
+        height=620,
+        title="Hover a point to see the drawing",
         x_axis_label="first principal component of the bitmaps" if is_pca else "drawing",
         y_axis_label="second principal component" if is_pca else "random height",
-        tools="pan,wheel_zoom,box_zoom,reset,tap", active_scroll="wheel_zoom",
-        match_aspect=is_pca, name="map",
+        tools="pan,wheel_zoom,box_zoom,reset,tap",
+        active_scroll="wheel_zoom",
+        match_aspect=is_pca,
+        name="map",
     )
     scatter = scatter_plot.scatter(
-        "x", "y", source=points, size=8, marker="square", alpha=0.75, line_color=None,
+        "x",
+        "y",
+        source=points,
+        size=8,
+        marker="square",
+        alpha=0.75,
+        line_color=None,
         fill_color=factor_cmap("country_group", colours, order),
     )
     first_of = {group: groups.index(group) for group in order}
@@ -183,27 +198,49 @@ def build_layout(inputs: ReportInputs):
         "right",
     )
     image_plot = figure(
-        width=300, height=300, x_range=(0, SIDE), y_range=(0, SIDE), title="hovered drawing",
-        tools="", toolbar_location=None, name="panel",
+        width=300,
+        height=300,
+        x_range=(0, SIDE),
+        y_range=(0, SIDE),
+        title="hovered drawing",
+        tools="",
+        toolbar_location=None,
+        name="panel",
     )
     image_plot.axis.visible = False
     image_plot.grid.visible = False
     image_plot.image(
-        image="image", x="x", y="y", dw="dw", dh="dh", source=panel_source, origin="top_left",
+        image="image",
+        x="x",
+        y="y",
+        dw="dw",
+        dh="dh",
+        source=panel_source,
+        origin="top_left",
         color_mapper=LinearColorMapper(palette=INK_PALETTE, low=0, high=255),
     )
     caption = Title(text="", align="center", text_font_style="normal", name="caption")
     image_plot.add_layout(caption, "below")
     callback = CustomJS(
-        args={"store": store, "panel": panel_source, "points": points,
-              "heading": image_plot.title, "caption": caption},
+        args={
+            "store": store,
+            "panel": panel_source,
+            "points": points,
+            "heading": image_plot.title,
+            "caption": caption,
+        },
         code=SHOW_HOVERED,
     )
     scatter_plot.add_tools(
         HoverTool(
-            renderers=[scatter], callback=callback,
-            tooltips=[("country", "@country_name (@countrycode)"), ("category", "@category"),
-                      ("recognized", "@recognized"), ("date", "@date")],
+            renderers=[scatter],
+            callback=callback,
+            tooltips=[
+                ("country", "@country_name (@countrycode)"),
+                ("category", "@category"),
+                ("recognized", "@recognized"),
+                ("date", "@date"),
+            ],
         )
     )
     return row(scatter_plot, image_plot)
@@ -219,7 +256,8 @@ def stable_ids(item: dict) -> dict:
     def walk(node):
         if isinstance(node, dict):
             return {
-                key: rename(value) if key in ("id", "root_id") and isinstance(value, str)
+                key: rename(value)
+                if key in ("id", "root_id") and isinstance(value, str)
                 else walk(value)
                 for key, value in node.items()
             }
@@ -269,7 +307,9 @@ def metrics(inputs: ReportInputs, html_bytes: int) -> dict:
     counts: dict[str, int] = {}
     for code in codes:
         counts[code] = counts.get(code, 0) + 1
-    top = sorted(counts, key=lambda code: (-counts[code], code))[: inputs.params.report.top_countries]
+    top = sorted(counts, key=lambda code: (-counts[code], code))[
+        : inputs.params.report.top_countries
+    ]
     recognized = sum(sample["recognized"].to_pylist())
     return {
         "sample_size": sample.num_rows,

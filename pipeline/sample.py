@@ -30,8 +30,9 @@ def candidates(processed: Path, categories: tuple[str, ...]) -> pa.Table:
     for index, category in enumerate(categories):
         table = _partition(processed, category).read(columns=SELECT_COLUMNS)
         parts.append(
-            table.append_column("category_index", pa.array(np.full(len(table), index, np.int32)))
-            .append_column("position", pa.array(np.arange(len(table), dtype=np.int64)))
+            table.append_column(
+                "category_index", pa.array(np.full(len(table), index, np.int32))
+            ).append_column("position", pa.array(np.arange(len(table), dtype=np.int64)))
         )
     return pa.concat_tables(parts)
 
@@ -117,9 +118,7 @@ def fetch_rows(processed: Path, categories: tuple[str, ...], chosen: pa.Table) -
         )
         groups = np.unique(np.searchsorted(group_starts, positions, side="right") - 1)
         table = parquet.read_row_groups(groups.tolist(), columns=FETCH_COLUMNS)
-        offsets = np.concatenate(
-            [np.arange(group_starts[g], group_starts[g + 1]) for g in groups]
-        )
+        offsets = np.concatenate([np.arange(group_starts[g], group_starts[g + 1]) for g in groups])
         local = np.searchsorted(offsets, positions)
         table = table.take(pa.array(local))
         parts.append(
@@ -128,8 +127,9 @@ def fetch_rows(processed: Path, categories: tuple[str, ...], chosen: pa.Table) -
     return pa.concat_tables(parts).select(schema.SAMPLE.names).cast(schema.SAMPLE)
 
 
-def run_sample(processed: Path, categories: tuple[str, ...], params: SampleParams,
-               out: Path) -> pa.Table:
+def run_sample(
+    processed: Path, categories: tuple[str, ...], params: SampleParams, out: Path
+) -> pa.Table:
     """Choose the sample and write it to `out` atomically."""
     table = apply_filters(candidates(processed, categories), params, categories)
     chosen = table.take(pa.array(choose(table, params)))

@@ -1,0 +1,167 @@
+"""The join on real Quick, Draw! heads, and its refusals of malformed input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from conftest import read_lines, rendered_bitmaps, write_category
+
+from pipeline import layout
+from pipeline.errors import PipelineError
+from pipeline.join import run_join
+
+CATEGORIES = ("octopus", "The Eiffel Tower", "cat")
+
+
+def join(raw: Path, tmp_path: Path, drawings: str = "simplified", categories=CATEGORIES):
+    out = tmp_path / "processed" / "drawings"
+    summary = run_join(raw, drawings, tuple(categories), out, tmp_path / "processed" / "join.json")
+    return out, summary
+
+
+def partition(out: Path, category: str) -> pa.Table:
+    return pq.read_table(layout.partition_dir(out, category) / "part-0.parquet")
+
+
+def test_join_real_heads_row_by_row(heads_layout, heads, tmp_path):
+    out, summary = join(heads_layout, tmp_path)
+    for category in CATEGORIES:
+        source = heads / "simplified" / f"{category}.ndjson"
+        lines = read_lines(source)
+        table = partition(out, category)
+        assert table.num_rows == len(lines) == summary["categories"][category]["drawings"]
+        bitmaps = np.load(heads_layout / "numpy_bitmap" / f"{category}.npy")
+        data = source.read_bytes()
+        for row, line in zip(table.to_pylist(), lines, strict=False):
+            record = orjson.loads(line)
+            assert row["key_id"] == int(record["key_id"])
+            assert row["word"] == category
+            assert row["countrycode"] == record["countrycode"]
+            assert row["recognized"] is record["recognized"]
+            assert row["timestamp"].isoformat(sep=" ").startswith(record["timestamp"][:19])
+            assert row["timestamp"].utcoffset().total_seconds() == 0
+            assert row["bitmap"] == bitmaps[row["position"]].tobytes()
+            assert data[row["byte_offset"] : row["byte_offset"] + row["byte_length"]] == line
+    assert json.loads((tmp_path / "processed" / "join.json").read_text()) == summary
+    assert summary["drawings"] == sum(
+        len(read_lines(heads / "simplified" / f"{c}.ndjson")) for c in CATEGORIES
+    )
+
+
+def test_store_reads_as_hive_dataset_with_spaces_in_names(heads_layout, tmp_path):
+    out, _ = join(heads_layout, tmp_path)
+    dataset = ds.dataset(out, format="parquet", partitioning="hive")
+    table = dataset.to_table(
+        filter=ds.field("category") == "The Eiffel Tower", columns=["key_id", "category"]
+    )
+    assert table.num_rows > 0
+    assert set(table["category"].to_pylist()) == {"The Eiffel Tower"}
+    assert pa.types.is_uint64(dataset.schema.field("key_id").type)
+    assert dataset.schema.field("bitmap").type == pa.binary(784)
+
+
+def test_raw_heads_without_final_newline(heads, tmp_path):
+    """Google's raw files, cut by a byte range, end without a newline: the join copes."""
+    source = heads / "raw" / "octopus.ndjson"
+    assert not source.read_bytes().endswith(b"\n")
+    lines = read_lines(source)
+    root = tmp_path / "raw"
+    write_category(
+        root, "raw", "octopus", lines, np.zeros((len(lines), 784), np.uint8), final_newline=False
+    )
+    out, summary = join(root, tmp_path, "raw", ["octopus"])
+    assert summary["drawings"] == len(lines) > 10
+    table = partition(out, "octopus")
+    assert table["key_id"].to_pylist() == [int(orjson.loads(x)["key_id"]) for x in lines]
+
+
+def test_any_key_order_is_parsed(heads, tmp_path):
+    lines = read_lines(heads / "simplified" / "fish.ndjson")[:5]
+    shuffled = [orjson.dumps(dict(reversed(list(orjson.loads(x).items())))) for x in lines]
+    assert shuffled[0].startswith(b'{"drawing"')
+    root = tmp_path / "raw"
+    write_category(root, "simplified", "fish", shuffled, rendered_bitmaps(lines))
+    out, _ = join(root, tmp_path, categories=["fish"])
+    assert partition(out, "fish")["key_id"].to_pylist() == [
+        int(orjson.loads(x)["key_id"]) for x in lines
+    ]
+
+
+def broken_layout(heads: Path, tmp_path: Path, damage) -> Path:
+    lines = read_lines(heads / "simplified" / "cat.ndjson")
+    bitmaps = rendered_bitmaps(lines)
+    lines, bitmaps = damage(lines, bitmaps)
+    root = tmp_path / "raw"
+    write_category(root, "simplified", "cat", lines, bitmaps)
+    return root
+
+
+def assert_fails_cleanly(root: Path, tmp_path: Path, *fragments: str) -> None:
+    with pytest.raises(PipelineError) as caught:
+        join(root, tmp_path, categories=["cat"])
+    for fragment in fragments:
+        assert fragment in str(caught.value), str(caught.value)
+    leftovers = (
+        list((tmp_path / "processed").iterdir()) if (tmp_path / "processed").exists() else []
+    )
+    assert leftovers == [], f"partial output left behind: {leftovers}"
+
+
+def test_malformed_line_names_file_line_and_offset(heads, tmp_path):
+    def truncate_line_7(lines, bitmaps):
+        lines = list(lines)
+        lines[6] = lines[6][: len(lines[6]) // 2]
+        return lines, bitmaps
+
+    root = broken_layout(heads, tmp_path, truncate_line_7)
+    data = (root / "simplified" / "cat.ndjson").read_bytes()
+    offset = sum(len(line) + 1 for line in data.split(b"\n")[:6])
+    assert_fails_cleanly(root, tmp_path, "cat.ndjson", "line 7", f"byte offset {offset}")
+
+
+def test_line_missing_a_key_is_rejected(heads, tmp_path):
+    def drop_key(lines, bitmaps):
+        record = orjson.loads(lines[2])
+        del record["recognized"]
+        return [*lines[:2], orjson.dumps(record), *lines[3:]], bitmaps
+
+    root = broken_layout(heads, tmp_path, drop_key)
+    assert_fails_cleanly(root, tmp_path, "line 3", "recognized")
+
+
+def test_count_mismatch_names_both_counts(heads, tmp_path):
+    root = broken_layout(heads, tmp_path, lambda lines, bitmaps: (lines, bitmaps[:-2]))
+    lines = len(read_lines(heads / "simplified" / "cat.ndjson"))
+    assert_fails_cleanly(root, tmp_path, f"{lines - 2} bitmaps", f"{lines} drawings")
+
+
+def test_npy_of_wrong_shape(heads, tmp_path):
+    root = broken_layout(
+        heads, tmp_path, lambda lines, bitmaps: (lines, bitmaps.reshape(len(lines), 28, 28))
+    )
+    assert_fails_cleanly(root, tmp_path, "cat.npy", "28x28", "(25, 28, 28)")
+
+
+def test_truncated_npy(heads, tmp_path):
+    root = broken_layout(heads, tmp_path, lambda lines, bitmaps: (lines, bitmaps))
+    npy = root / "numpy_bitmap" / "cat.npy"
+    npy.write_bytes(npy.read_bytes()[:-100])
+    assert_fails_cleanly(root, tmp_path, "cat.npy", "not a valid .npy")
+
+
+def test_failure_keeps_the_previous_store(heads_layout, heads, tmp_path):
+    out, _ = join(heads_layout, tmp_path, categories=["cat"])
+    before = partition(out, "cat")
+    ndjson = heads_layout / "simplified" / "cat.ndjson"
+    ndjson.write_bytes(ndjson.read_bytes() + b'{"word": "cat", broken\n')
+    with pytest.raises(PipelineError):
+        join(heads_layout, tmp_path, categories=["cat"])
+    assert partition(out, "cat").equals(before)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["drawings", "join.json"]
