@@ -1,0 +1,234 @@
+"""A real HTTP server that behaves like Google Cloud Storage for the download tests.
+
+Serves folders in Google's layout (first folder holding the object wins) with HEAD, GET,
+Range (206 + Content-Range), If-Match (412), ETag, x-goog-generation and x-goog-hash, and
+injects faults the tests ask for. It counts the body bytes it sent per object, so a test can
+assert what a resume re-transferred. Run it as a script to serve a folder from its own
+process (the benchmark does): `python tests/gcs_server.py FOLDER [--port N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import re
+import socket
+import struct
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+try:
+    import google_crc32c
+except ImportError:  # the server then sends md5 only, as GCS does for some composite objects
+    google_crc32c = None
+
+PREFIX = "/quickdraw_dataset/full"
+CHUNK = 1 << 20
+
+
+@dataclass
+class Faults:
+    """What goes wrong, per object path (e.g. `numpy_bitmap/cat.npy`); set by the test."""
+
+    drop_after: dict[str, int] = field(default_factory=dict)  # close after K body bytes, once
+    stall_after: dict[str, int] = field(default_factory=dict)  # hang after K bytes, until stop
+    fail: dict[str, int] = field(default_factory=dict)  # answer 503 this many times first
+    missing: set[str] = field(default_factory=set)  # answer 404 although the file exists
+    corrupt: set[str] = field(default_factory=set)  # flip one byte, keep the headers
+    ignore_range: bool = False  # answer 200 with the whole object to every Range
+
+
+def _digests(path: Path) -> tuple[str, str | None]:
+    md5, crc = hashlib.md5(), 0
+    with open(path, "rb") as f:
+        while data := f.read(CHUNK):
+            md5.update(data)
+            if google_crc32c is not None:
+                crc = google_crc32c.extend(crc, data)
+    crc32c = base64.b64encode(struct.pack(">I", crc)).decode() if google_crc32c else None
+    return md5.hexdigest(), crc32c
+
+
+class GCSServer:
+    """`with GCSServer(folder) as server:` serves `server.base_url` from a thread on 127.0.0.1."""
+
+    def __init__(self, *roots: Path, port: int = 0) -> None:
+        self.roots = [Path(root) for root in roots]
+        self.faults = Faults()
+        self.served: Counter[str] = Counter()  # body bytes sent per object
+        self.requests: list[tuple[str, str, str | None]] = []  # (method, object, Range)
+        self.stalled = threading.Event()  # set when a stall fault is reached
+        self.release = threading.Event()  # set on stop: stalled responses end
+        self._lock = threading.Lock()
+        self._hashes: dict[tuple[Path, int, int], tuple[str, str | None]] = {}
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.gcs = self  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{PREFIX}"
+
+    def start(self) -> GCSServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> GCSServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.served.clear()
+            self.requests.clear()
+
+    def find(self, obj: str) -> Path | None:
+        for root in self.roots:
+            if (root / obj).is_file():
+                return root / obj
+        return None
+
+    def hashes(self, path: Path) -> tuple[str, str | None]:
+        st = path.stat()
+        key = (path, st.st_size, st.st_mtime_ns)
+        if key not in self._hashes:
+            self._hashes[key] = _digests(path)
+        return self._hashes[key]
+
+    def take(self, table: dict[str, int], obj: str) -> int | None:
+        """Pop a once-only fault for `obj` (thread-safe)."""
+        with self._lock:
+            return table.pop(obj, None)
+
+    def count(self, obj: str, n: int) -> None:
+        with self._lock:
+            self.served[obj] += n
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ThreadingHTTPServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def _error(self, code: int) -> None:
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _serve(self, body: bool) -> None:
+        gcs: GCSServer = self.server.gcs  # type: ignore[attr-defined]
+        path = unquote(urlsplit(self.path).path)
+        obj = path.removeprefix(PREFIX + "/") if path.startswith(PREFIX + "/") else None
+        header_range = self.headers.get("Range")
+        with gcs._lock:
+            gcs.requests.append((self.command, obj or path, header_range))
+            failing = gcs.faults.fail.get(obj or "", 0)
+            if failing:
+                gcs.faults.fail[obj or ""] = failing - 1
+        if failing:
+            return self._error(503)
+        file = gcs.find(obj) if obj and obj not in gcs.faults.missing else None
+        if file is None:
+            return self._error(404)
+        size = file.stat().st_size
+        md5, crc = gcs.hashes(file)
+        etag = f'"{md5}"'
+        start, end, status = 0, size, 200
+        if_match = self.headers.get("If-Match")
+        if if_match and if_match not in ("*", etag):
+            return self._error(412)
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", header_range or "")
+        if match and not gcs.faults.ignore_range:
+            start = int(match[1])
+            end = min(size, int(match[2]) + 1) if match[2] else size
+            if start >= size:
+                return self._error(416)
+            status = 206
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
+        self.send_header("x-goog-generation", str(file.stat().st_mtime_ns // 1000))
+        self.send_header("x-goog-stored-content-length", str(size))
+        if crc is not None:
+            self.send_header("x-goog-hash", f"crc32c={crc}")
+        self.send_header("x-goog-hash", f"md5={base64.b64encode(bytes.fromhex(md5)).decode()}")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self.end_headers()
+        if body:
+            self.wfile.flush()
+            self._send_body(gcs, obj, file, start, end)
+
+    def _send_body(self, gcs: GCSServer, obj: str, file: Path, start: int, end: int) -> None:
+        drop = gcs.take(gcs.faults.drop_after, obj)
+        stall = gcs.take(gcs.faults.stall_after, obj)
+        corrupt = obj in gcs.faults.corrupt
+        with open(file, "rb") as f:
+            if drop is None and stall is None and not corrupt:
+                try:  # the fast path: the kernel copies file to socket (sendfile)
+                    gcs.count(obj, self.connection.sendfile(f, start, end - start))
+                except OSError:
+                    self.close_connection = True
+                return
+            cut = start + (drop if drop is not None else stall if stall is not None else end)
+            flip = file.stat().st_size // 2
+            pos = start
+            f.seek(start)
+            while pos < min(end, cut):
+                data = bytearray(f.read(min(CHUNK, min(end, cut) - pos)))
+                if corrupt and pos <= flip < pos + len(data):
+                    data[flip - pos] ^= 0xFF
+                try:
+                    self.connection.sendall(data)
+                except OSError:
+                    self.close_connection = True
+                    return
+                gcs.count(obj, len(data))
+                pos += len(data)
+        if pos < end:  # a drop or a stall: the client sees a body shorter than Content-Length
+            if stall is not None:
+                gcs.stalled.set()
+                gcs.release.wait(60)
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = GCSServer(*args.folders, port=args.port)
+    print(server.base_url, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
