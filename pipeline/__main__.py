@@ -10,7 +10,7 @@ from pipeline import layout
 from pipeline.errors import PipelineError
 from pipeline.params import load_params
 
-JOIN_SUMMARY = Path("data/processed/join.json")
+JOIN_SUMMARY = layout.REPORTS_DIR / "join.json"
 
 
 def _download(args: argparse.Namespace) -> None:

@@ -17,6 +17,9 @@ DRAWINGS = pa.schema(
         pa.field("position", pa.int64(), nullable=False),
         pa.field("byte_offset", pa.int64(), nullable=False),
         pa.field("byte_length", pa.int32(), nullable=False),
+        pa.field("strokes", pa.int32(), nullable=False),
+        pa.field("points", pa.int32(), nullable=False),
+        pa.field("duration_ms", pa.int64()),  # raw drawings only: last time minus first
     ]
 )
 

@@ -49,6 +49,9 @@ def test_join_real_heads_row_by_row(heads_layout, heads, tmp_path):
             assert row["timestamp"].utcoffset().total_seconds() == 0
             assert row["bitmap"] == bitmaps[row["position"]].tobytes()
             assert data[row["byte_offset"] : row["byte_offset"] + row["byte_length"]] == line
+            assert row["strokes"] == len(record["drawing"])
+            assert row["points"] == sum(len(stroke[0]) for stroke in record["drawing"])
+            assert row["duration_ms"] is None
     assert json.loads((tmp_path / "processed" / "join.json").read_text()) == summary
     assert summary["drawings"] == sum(
         len(read_lines(heads / "simplified" / f"{c}.ndjson")) for c in CATEGORIES
@@ -79,7 +82,11 @@ def test_raw_heads_without_final_newline(heads, tmp_path):
     out, summary = join(root, tmp_path, "raw", ["octopus"])
     assert summary["drawings"] == len(lines) > 10
     table = partition(out, "octopus")
-    assert table["key_id"].to_pylist() == [int(orjson.loads(x)["key_id"]) for x in lines]
+    records = [orjson.loads(x) for x in lines]
+    assert table["key_id"].to_pylist() == [int(r["key_id"]) for r in records]
+    durations = [r["drawing"][-1][2][-1] - r["drawing"][0][2][0] for r in records]
+    assert table["duration_ms"].to_pylist() == durations
+    assert min(durations) > 0
 
 
 def test_any_key_order_is_parsed(heads, tmp_path):
@@ -134,6 +141,18 @@ def test_line_missing_a_key_is_rejected(heads, tmp_path):
 
     root = broken_layout(heads, tmp_path, drop_key)
     assert_fails_cleanly(root, tmp_path, "line 3", "recognized")
+
+
+def test_damaged_strokes_are_caught(heads, tmp_path):
+    """A line whose header is intact but whose strokes are not is still refused."""
+
+    def damage_stroke(lines, bitmaps):
+        record = orjson.loads(lines[4])
+        record["drawing"][0][1].pop()  # x and y of the first stroke now differ in length
+        return [*lines[:4], orjson.dumps(record), *lines[5:]], bitmaps
+
+    root = broken_layout(heads, tmp_path, damage_stroke)
+    assert_fails_cleanly(root, tmp_path, "line 5", "stroke 0 has lists of different lengths")
 
 
 def test_count_mismatch_names_both_counts(heads, tmp_path):

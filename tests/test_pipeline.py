@@ -1,0 +1,118 @@
+"""The whole pipeline under a real `dvc repro` in a temporary git repository."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import run
+
+pytestmark = pytest.mark.slow
+
+DEMO_CATEGORIES = ("octopus", "cat", "fish", "flower", "house", "The Eiffel Tower")
+
+
+def repro(project: Path, env: dict[str, str], *args: str) -> set[str]:
+    """Run `dvc repro`; return the names of the stages it ran."""
+    output = run(["dvc", "repro", *args], project, env).stdout
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def set_param(project: Path, dotted: str, value) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    section, key = dotted.split(".")
+    params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_repro_builds_the_report_and_reruns_only_what_changed(project, isolated_env):
+    env = isolated_env
+    downloads = {f"download@{category}" for category in DEMO_CATEGORIES}
+    assert repro(project, env) == downloads | {"join", "sample", "report"}
+
+    html = project / "reports" / "quickdraw.html"
+    assert html.stat().st_size > 100_000
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    assert metrics["sample_size"] == 1000
+    sample = pq.read_table(project / "data" / "sample" / "sample.parquet")
+    assert sample.num_rows == 1000
+    assert set(sample["category"].to_pylist()) == set(DEMO_CATEGORIES)
+    for category in DEMO_CATEGORIES:
+        assert (project / "data" / "raw" / "manifest" / f"{category}.json").is_file()
+    assert "Eiffel%20Tower" in " ".join(
+        p.name for p in (project / "data/processed/drawings").iterdir()
+    )
+    lock = (project / "dvc.lock").read_text()
+    assert "reports/quickdraw.html" in lock
+
+    # Nothing changed: nothing runs.
+    assert repro(project, env) == set()
+    status = run(["dvc", "status"], project, env).stdout
+    assert "up to date" in status
+
+    # A sampling parameter: sample and report rerun, the download and the join do not.
+    set_param(project, "sample.n", 500)
+    assert repro(project, env) == {"sample", "report"}
+    assert json.loads((project / "reports/metrics.json").read_text())["sample_size"] == 500
+
+    # A report parameter: only the report.
+    set_param(project, "report.title", "Octopuses and friends")
+    assert repro(project, env) == {"report"}
+    assert b"Octopuses and friends" in html.read_bytes()
+
+    shown = run(["dvc", "metrics", "show"], project, env).stdout
+    assert "sample_size" in shown and "500" in shown
+
+
+def test_same_inputs_same_report_bytes(project, isolated_env):
+    repro(project, isolated_env)
+    first = (project / "reports" / "quickdraw.html").read_bytes()
+    repro(project, isolated_env, "--force", "report")
+    assert (project / "reports" / "quickdraw.html").read_bytes() == first
+
+
+def test_dvc_exp_run_with_a_set_param(project, isolated_env):
+    repro(project, isolated_env)
+    run(["git", "add", "-A"], project, isolated_env)
+    run(["git", "commit", "-qm", "built"], project, isolated_env)
+    run(["dvc", "exp", "run", "-S", "sample.n=100"], project, isolated_env)
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    assert metrics["sample_size"] == 100
+    shown = run(["dvc", "exp", "show", "--csv"], project, isolated_env).stdout
+    assert "100" in shown
+
+
+BAD_SAMPLE_PARAMS = [
+    ("sample.n", 10**9, "params.yaml: sample.n: asks for 1000000000 drawings"),
+    ("sample.countries", ["ZZ"], "params.yaml: sample.countries: no drawing from 'ZZ'"),
+    ("sample.n", 0, "params.yaml: sample.n: must be at least 1"),
+]
+
+
+def test_bad_sample_params_stop_with_one_clear_message(project, isolated_env):
+    repro(project, isolated_env)
+    original = (project / "params.yaml").read_text()
+    for key, value, message in BAD_SAMPLE_PARAMS:
+        set_param(project, key, value)
+        result = run(["dvc", "repro"], project, isolated_env, check=False)
+        assert result.returncode != 0, key
+        assert message in result.stderr + result.stdout
+        assert not (project / "data" / "sample" / "sample.parquet").exists()
+        (project / "params.yaml").write_text(original)
+
+
+def test_unknown_category_stops_the_download(project, isolated_env):
+    set_param(project, "dataset.categories", ["octopuss"])
+    result = run(["dvc", "repro"], project, isolated_env, check=False)
+    assert result.returncode != 0
+    assert "'octopuss' is not a Quick, Draw! category; did you mean 'octopus'?" in (
+        result.stderr + result.stdout
+    )
+    assert not (project / "data" / "raw" / "numpy_bitmap").exists() or not any(
+        (project / "data" / "raw" / "numpy_bitmap").iterdir()
+    )
