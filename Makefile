@@ -6,6 +6,8 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
 export DVC_NO_ANALYTICS := 1
+# dvc.yaml runs `python -m pipeline ...`: that must be the venv's python.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup report test bench lint lock demo clean
 
@@ -21,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 report: setup
-	$(BIN)/dvc repro
+	dvc repro
 	@echo "report: reports/quickdraw.html (metrics: reports/metrics.json)"
 
 test: setup
