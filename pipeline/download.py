@@ -304,19 +304,24 @@ class LocalTransport:
             yield data
 
 
+GCS_ENDPOINT = "https://storage.googleapis.com/"
+
+
 def make_transport(base_url: str, retry: RetryPolicy | None = None) -> Transport:
-    """Pick the transport for a `dataset.base_url`: http(s)://, file:// or a plain folder."""
+    """Pick the transport for a `dataset.base_url`: http(s)://, gs://, file:// or a folder."""
     retry = retry or RetryPolicy()
     scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", base_url)
     if scheme and scheme[1].lower() in ("http", "https"):
         return HttpTransport(base_url, retry)
+    if scheme and scheme[1].lower() == "gs":
+        # A public bucket answers on its HTTPS endpoint with the same headers and hashes.
+        return HttpTransport(GCS_ENDPOINT + base_url[len("gs://") :], retry)
     if scheme and scheme[1].lower() == "file":
         root = Path(url2pathname(unquote(urlsplit(base_url).path)))
     elif scheme:
-        hint = " (for gs:// use https://storage.googleapis.com/BUCKET/...)"
         raise PipelineError(
             f"dataset.base_url: unsupported scheme {scheme[1]!r} in {base_url!r}; use "
-            f"http(s)://, file:// or a local folder{hint if scheme[1] == 'gs' else ''}"
+            "http(s)://, gs://, file:// or a local folder"
         )
     else:
         root = Path(base_url)

@@ -307,3 +307,13 @@ def test_stalled_connection_times_out_and_resumes(
     )
     assert (tmp_path / NPY).read_bytes() == (src / NPY).read_bytes()
     assert server.served[NPY] == size
+
+
+def test_gs_url_reads_the_public_bucket_over_https():
+    from pipeline.download import HttpTransport, make_transport
+
+    transport = make_transport("gs://quickdraw_dataset/full")
+    assert isinstance(transport, HttpTransport)
+    assert transport.url("raw/The Eiffel Tower.ndjson") == (
+        "https://storage.googleapis.com/quickdraw_dataset/full/raw/The%20Eiffel%20Tower.ndjson"
+    )

@@ -184,3 +184,16 @@ def test_failure_keeps_the_previous_store(heads_layout, heads, tmp_path):
         join(heads_layout, tmp_path, categories=["cat"])
     assert partition(out, "cat").equals(before)
     assert sorted(p.name for p in out.parent.iterdir()) == ["drawings", "join.json"]
+
+
+def test_limited_download_joins_into_consistent_rows(heads_layout, tmp_path):
+    """`dataset.limit` cuts both files at the same drawing, so the join pairs them exactly."""
+    from pipeline.download import download_category
+
+    raw = tmp_path / "downloaded"
+    download_category(str(heads_layout), "simplified", "The Eiffel Tower", raw, limit=7)
+    out, summary = join(raw, tmp_path, categories=["The Eiffel Tower"])
+    assert summary["drawings"] == 7
+    table = partition(out, "The Eiffel Tower")
+    full = np.load(heads_layout / "numpy_bitmap" / "The Eiffel Tower.npy")
+    assert table["bitmap"].to_pylist() == [row.tobytes() for row in full[:7]]
