@@ -27,9 +27,15 @@ def _download(args: argparse.Namespace) -> None:
 def _join(args: argparse.Namespace) -> None:
     from pipeline.join import run_join
 
-    params = load_params(args.params).dataset
+    params = load_params(args.params)
+    dataset = params.dataset
     summary = run_join(
-        layout.RAW_DIR, params.drawings, params.categories, layout.PROCESSED_DIR, JOIN_SUMMARY
+        layout.RAW_DIR,
+        dataset.drawings,
+        dataset.categories,
+        layout.PROCESSED_DIR,
+        JOIN_SUMMARY,
+        params.join.verify_sample,
     )
     print(f"joined {summary['drawings']:,} drawings into {layout.PROCESSED_DIR}")
 

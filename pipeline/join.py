@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from pipeline import atomic, layout, schema
 from pipeline.drawings import Columns, LineError, line_number, parse_range, split_ranges
 from pipeline.errors import PipelineError
+from pipeline.verify import check_alignment
 
 ROW_GROUP = 65536
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3}
@@ -156,11 +157,22 @@ def write_partition(target: Path, bitmaps: np.ndarray, meta: pa.Table) -> None:
             )
 
 
-def join_category(files: CategoryFiles, out_root: Path, pool: Executor | None) -> dict:
+def join_category(
+    files: CategoryFiles, out_root: Path, pool: Executor | None, verify_sample: int
+) -> dict:
     """Join one category into its partition; return its summary for join.json."""
     bitmaps = load_bitmaps(files.bitmaps)
     meta = metadata_table(files, read_drawings(files, pool))
     check_pairing(files, bitmaps, meta)
+    alignment = check_alignment(
+        files.category,
+        bitmaps,
+        files.drawings,
+        meta["byte_offset"].to_numpy(),
+        meta["byte_length"].to_numpy(),
+        files.raw,
+        verify_sample,
+    )
     write_partition(
         layout.partition_dir(out_root, files.category) / "part-0.parquet", bitmaps, meta
     )
@@ -168,6 +180,7 @@ def join_category(files: CategoryFiles, out_root: Path, pool: Executor | None) -
         "drawings": meta.num_rows,
         "recognized": int(pc.sum(meta["recognized"]).as_py() or 0),
         "countries": len(pc.unique(meta["countrycode"])),
+        "alignment": alignment.as_dict() if alignment else None,
     }
 
 
@@ -178,7 +191,12 @@ def worker_count(files: list[CategoryFiles]) -> int:
 
 
 def run_join(
-    raw_dir: Path, drawings: str, categories: tuple[str, ...], out_dir: Path, summary_path: Path
+    raw_dir: Path,
+    drawings: str,
+    categories: tuple[str, ...],
+    out_dir: Path,
+    summary_path: Path,
+    verify_sample: int = 300,
 ) -> dict:
     """Join every category into `out_dir` (replaced atomically) and write the summary JSON."""
     files = [category_files(raw_dir, drawings, category) for category in categories]
@@ -186,10 +204,14 @@ def run_join(
     pool_context = ProcessPoolExecutor(workers) if workers > 1 else nullcontext(None)
     with atomic.atomic_path(out_dir) as staging, pool_context as pool:
         staging.mkdir(parents=True)
-        results = {item.category: join_category(item, staging, pool) for item in files}
+        results = {
+            item.category: join_category(item, staging, pool, verify_sample) for item in files
+        }
+        checked = [r["alignment"]["agreement"] for r in results.values() if r["alignment"]]
         summary = {
             "drawings": sum(result["drawings"] for result in results.values()),
             "format": drawings,
+            "alignment_agreement": min(checked) if checked else None,
             "categories": results,
         }
         atomic.write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")

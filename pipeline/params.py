@@ -31,6 +31,11 @@ class DatasetParams:
 
 
 @dataclass(frozen=True)
+class JoinParams:
+    verify_sample: int = 300  # drawings per category re-rendered to check the alignment
+
+
+@dataclass(frozen=True)
 class SampleParams:
     n: int
     seed: int
@@ -52,6 +57,7 @@ class Params:
     dataset: DatasetParams
     sample: SampleParams
     report: ReportParams = field(default_factory=ReportParams)
+    join: JoinParams = field(default_factory=JoinParams)
 
 
 def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -126,6 +132,18 @@ def check_category(category: str) -> None:
     raise ParamError("dataset.categories", f"{category!r} is not a Quick, Draw! category; {hint}")
 
 
+def _join(raw: dict[str, Any]) -> JoinParams:
+    if "join" not in raw:
+        return JoinParams()
+    section = _section(raw, "join")
+    verify = section.get("verify_sample", JoinParams.verify_sample)
+    if isinstance(verify, bool) or not isinstance(verify, int) or not 0 <= verify <= 100_000:
+        raise ParamError(
+            "join.verify_sample", f"must be an integer from 0 (no check) to 100000, got {verify!r}"
+        )
+    return JoinParams(verify_sample=verify)
+
+
 def _sample(raw: dict[str, Any]) -> SampleParams:
     section = _section(raw, "sample")
     countries = _str_list(section, "countries", "sample")
@@ -166,6 +184,7 @@ _KNOWN_KEYS = {
     "dataset": {"base_url", "drawings", "categories", "limit"},
     "sample": {"n", "seed", "countries", "recognized", "stratify"},
     "report": {"name", "title", "layout", "top_countries"},
+    "join": {"verify_sample"},
 }
 
 
@@ -173,7 +192,7 @@ def parse_params(raw: Any) -> Params:
     """Validate an already-parsed params mapping."""
     if not isinstance(raw, dict):
         raise ParamError("(top level)", "must be a mapping of sections")
-    return Params(dataset=_dataset(raw), sample=_sample(raw), report=_report(raw))
+    return Params(dataset=_dataset(raw), sample=_sample(raw), report=_report(raw), join=_join(raw))
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -16,6 +16,7 @@ from conftest import read_lines, rendered_bitmaps, write_category
 from pipeline import layout
 from pipeline.errors import PipelineError
 from pipeline.join import run_join
+from pipeline.render import render_bitmaps, simplify_strokes
 
 CATEGORIES = ("octopus", "The Eiffel Tower", "cat")
 
@@ -58,6 +59,33 @@ def test_join_real_heads_row_by_row(heads_layout, heads, tmp_path):
     )
 
 
+def test_alignment_is_checked_and_recorded(heads_layout, tmp_path):
+    _, summary = join(heads_layout, tmp_path)
+    for category in CATEGORIES:
+        alignment = summary["categories"][category]["alignment"]
+        assert alignment["checked"] == 25  # every head drawing: fewer than the sample size
+        assert alignment["agreement"] >= 0.95
+    assert summary["alignment_agreement"] == min(
+        summary["categories"][c]["alignment"]["agreement"] for c in CATEGORIES
+    )
+
+
+def test_shuffled_bitmaps_are_caught(heads, tmp_path):
+    def shuffle(lines, bitmaps):
+        return lines, np.random.default_rng(1).permutation(bitmaps)
+
+    root = broken_layout(heads, tmp_path, shuffle)
+    assert_fails_cleanly(root, tmp_path, "cat: the bitmaps do not show the drawings", "misaligned")
+
+
+def test_bitmaps_off_by_one_are_caught(heads, tmp_path):
+    def shift(lines, bitmaps):
+        return lines, np.roll(bitmaps, 1, axis=0)
+
+    root = broken_layout(heads, tmp_path, shift)
+    assert_fails_cleanly(root, tmp_path, "do not show the drawings at the same positions")
+
+
 def test_store_reads_as_hive_dataset_with_spaces_in_names(heads_layout, tmp_path):
     out, _ = join(heads_layout, tmp_path)
     dataset = ds.dataset(out, format="parquet", partitioning="hive")
@@ -76,10 +104,13 @@ def test_raw_heads_without_final_newline(heads, tmp_path):
     assert not source.read_bytes().endswith(b"\n")
     lines = read_lines(source)
     root = tmp_path / "raw"
+    bitmaps = render_bitmaps([simplify_strokes(orjson.loads(x)["drawing"]) for x in lines])
     write_category(
-        root, "raw", "octopus", lines, np.zeros((len(lines), 784), np.uint8), final_newline=False
+        root, "raw", "octopus", lines, bitmaps.reshape(len(lines), -1), final_newline=False
     )
     out, summary = join(root, tmp_path, "raw", ["octopus"])
+    # Raw strokes, simplified and rendered by us as Google did, match the bitmaps.
+    assert summary["categories"]["octopus"]["alignment"]["agreement"] == 1.0
     assert summary["drawings"] == len(lines) > 10
     table = partition(out, "octopus")
     records = [orjson.loads(x) for x in lines]

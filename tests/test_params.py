@@ -51,6 +51,8 @@ def test_shipped_params_load():
         ("report.layout", "tsne", "pca, random"),
         ("report.top_countries", 50, "from 1 to 20"),
         ("report.name", "../escape", "plain file name"),
+        ("join.verify_sample", -1, "from 0 (no check) to 100000"),
+        ("join.verify_sample", "all", "from 0 (no check) to 100000"),
     ],
 )
 def test_bad_value_names_the_parameter(key, value, expected):
