@@ -9,6 +9,7 @@ with the same code (`pipeline.render`) that reproduces Google's preprocessing.
 
 from __future__ import annotations
 
+import calendar
 import io
 import itertools
 import json
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.atomic import write_bytes
+from pipeline.binary import Record, write_binary
 from pipeline.layout import bitmap_object, drawings_object
 from pipeline.render import render_bitmaps, simplify_strokes
 
@@ -382,6 +384,8 @@ Layout and formats mirror Google's `full/` bucket folder:
   milliseconds since the first point.
 - `simplified/<category>.ndjson`: the same drawings in the same order, simplified as Google
   did (aligned to 0, scaled to 0..255, resampled, Ramer-Douglas-Peucker 2.0): `[[xs, ys], ...]`.
+- `binary/<category>.bin`: the simplified drawings in Google's compact binary records
+  (key_id u64, country, recognized, timestamp in whole seconds, strokes of u8 x and y).
 - `numpy_bitmap/<category>.npy`: uint8 array of shape (n, 784), row i = line i rendered as a
   28x28 image (white ink on black), as Google rendered its bitmaps.
 
@@ -389,6 +393,18 @@ Categories ({len(DEMO_CATEGORIES)}, {per_category * len(DEMO_CATEGORIES)} drawin
 
 {rows}
 """
+
+
+def _record(meta: dict, strokes: list) -> Record:
+    """The drawing as a record of Google's binary format (whole seconds, like Google's)."""
+    moment = datetime.strptime(meta["timestamp"][:19], "%Y-%m-%d %H:%M:%S")
+    return Record(
+        key_id=int(meta["key_id"]),
+        countrycode=meta["countrycode"],
+        recognized=meta["recognized"],
+        timestamp=calendar.timegm(moment.timetuple()),
+        strokes=[(xs, ys) for xs, ys in strokes],
+    )
 
 
 def generate_demo(out: Path, per_category: int = 600, seed: int = 2017) -> None:
@@ -403,7 +419,7 @@ def generate_demo(out: Path, per_category: int = 600, seed: int = 2017) -> None:
     keys = _key_ids(np.random.default_rng([seed, 0]), per_category * len(DEMO_CATEGORIES))
     for ci, category in enumerate(DEMO_CATEGORIES):
         rng = np.random.default_rng([seed, ci + 1])
-        raw_lines, simple_lines, simplified = [], [], []
+        raw_lines, simple_lines, simplified, records = [], [], [], []
         for i in range(per_category):
             recognized = bool(rng.random() < _RECOGNIZED_P)
             meta = {
@@ -418,10 +434,12 @@ def generate_demo(out: Path, per_category: int = 600, seed: int = 2017) -> None:
             raw_lines.append(_line(meta, raw))
             simple_lines.append(_line(meta, simple))
             simplified.append(simple)
+            records.append(_record(meta, simple))
         bitmaps = render_bitmaps(simplified).reshape(per_category, 28 * 28)
         buf = io.BytesIO()
         np.save(buf, bitmaps)
         write_bytes(out / drawings_object("raw", category), b"".join(raw_lines))
         write_bytes(out / drawings_object("simplified", category), b"".join(simple_lines))
         write_bytes(out / bitmap_object(category), buf.getvalue())
+        write_binary(out / drawings_object("binary", category), records)
     write_bytes(out / "README.md", _readme(per_category, seed).encode("utf-8"))

@@ -694,6 +694,24 @@ def _npy_rows(part: Path, url: str, sidecar: Path) -> int:
     return int(shape[0]) if shape else 1
 
 
+def _binary_records(path: Path, limit: int | None) -> dict[str, Any]:
+    """Count a verified .bin file's records, cutting it to `limit` (small files: cut locally)."""
+    from pipeline import binary
+
+    if limit is None:
+        return {"drawings": sum(1 for _ in binary.spans(path.read_bytes(), path))}
+    kept = binary.cut(path, limit)
+    data = path.read_bytes()
+    cut: dict[str, Any] = {
+        "drawings": kept,
+        "size": len(data),
+        "md5": hashlib.md5(data).hexdigest(),
+    }
+    if _HAVE_CRC32C:
+        cut["crc32c"] = base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
+    return cut
+
+
 def _download(
     transport: Transport,
     obj: str,
@@ -707,13 +725,16 @@ def _download(
     for attempt in (1, 2):
         try:
             remote = _retrying(retry, transport.url(obj), lambda: transport.stat(obj))
-            if limit is None:
+            if limit is None or obj.endswith(".bin"):  # records have no delimiter to stop at
                 plan = _Plan(obj, remote, 0, remote.size)
             elif obj.endswith(".npy"):
                 plan = _npy_plan(transport, obj, remote, limit, retry)
             else:
                 plan = _Plan(obj, remote, 0, remote.size, max_lines=limit)
-            return _fetch(transport, plan, target, retry, progress)
+            entry = _fetch(transport, plan, target, retry, progress)
+            if obj.endswith(".bin"):
+                entry.update(_binary_records(target, limit))
+            return entry
         except _NotFound as exc:
             raise PipelineError(
                 f"{exc}: not found: unknown category {category!r}? The name must match "
@@ -744,8 +765,10 @@ def download_category(
     drawings of each. The manifest `dest/manifest/<cat>.json` is deterministic (no times), so
     DVC sees a change only when the data changes. Returns the manifest.
     """
-    if drawings not in ("raw", "simplified"):
-        raise PipelineError(f"dataset.drawings: must be raw or simplified, got {drawings!r}")
+    if drawings not in ("raw", "simplified", "binary"):
+        raise PipelineError(
+            f"dataset.drawings: must be raw, simplified or binary, got {drawings!r}"
+        )
     if limit is not None and limit < 1:
         raise PipelineError(f"dataset.limit: must be at least 1, got {limit}")
     retry = retry or RetryPolicy()

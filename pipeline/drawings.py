@@ -35,6 +35,7 @@ class Columns:
     duration_ms: list[int] = field(default_factory=list)
     byte_offset: list[int] = field(default_factory=list)
     byte_length: list[int] = field(default_factory=list)
+    timestamp_seconds: list[int] = field(default_factory=list)  # binary files: Unix seconds
 
     def extend(self, other: Columns) -> None:
         for name, values in vars(other).items():

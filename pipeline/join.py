@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import atomic, layout, schema
+from pipeline import atomic, binary, layout, schema
 from pipeline.drawings import Columns, LineError, line_number, parse_range, split_ranges
 from pipeline.errors import PipelineError
 from pipeline.verify import check_alignment
@@ -30,7 +30,11 @@ class CategoryFiles:
     category: str
     bitmaps: Path
     drawings: Path
-    raw: bool
+    format: str  # raw, simplified or binary
+
+    @property
+    def raw(self) -> bool:
+        return self.format == "raw"
 
 
 def category_files(raw_dir: Path, drawings: str, category: str) -> CategoryFiles:
@@ -38,7 +42,7 @@ def category_files(raw_dir: Path, drawings: str, category: str) -> CategoryFiles
         category,
         raw_dir / layout.bitmap_object(category),
         raw_dir / layout.drawings_object(drawings, category),
-        raw=drawings == "raw",
+        drawings,
     )
 
 
@@ -63,6 +67,8 @@ def read_drawings(files: CategoryFiles, pool: Executor | None) -> Columns:
     path = files.drawings
     if not path.is_file():
         raise PipelineError(f"{path}: not found; run the download stage first")
+    if files.format == "binary":
+        return read_binary_columns(path, files.category)
     parts = max(1, path.stat().st_size // RANGE_BYTES) if pool else 1
     ranges = split_ranges(path, parts)
     if pool is None:
@@ -84,7 +90,33 @@ def read_drawings(files: CategoryFiles, pool: Executor | None) -> Columns:
     return columns
 
 
-def _timestamps(values: list[str], path: Path) -> pa.Array:
+def read_binary_columns(path: Path, category: str) -> Columns:
+    """Every record of a .bin file: metadata, stroke statistics and byte spans."""
+    data = path.read_bytes()
+    found = list(binary.spans(data, path))
+    offsets = np.array([span[0] for span in found], dtype=np.int64)
+    key_ids, codes, recognized, seconds = binary.read_headers(data, offsets)
+    return Columns(
+        word=[category] * len(found),
+        countrycode=codes,
+        recognized=recognized,
+        key_id=key_ids,
+        strokes=[span[2] for span in found],
+        points=[span[3] for span in found],
+        byte_offset=offsets.tolist(),
+        byte_length=[span[1] for span in found],
+        timestamp_seconds=seconds,
+    )
+
+
+def _timestamps(columns: Columns, path: Path) -> pa.Array:
+    if columns.timestamp_seconds:
+        seconds = pa.array(columns.timestamp_seconds, pa.int64())
+        return pc.multiply(seconds, 1_000_000).cast(pa.timestamp("us", tz="UTC"))
+    return _parse_timestamps(columns.timestamp, path)
+
+
+def _parse_timestamps(values: list[str], path: Path) -> pa.Array:
     """Google writes `2017-03-05 10:52:22.31485 UTC`; store it as a UTC timestamp."""
     strings = pa.array(values, pa.string())
     utc = pc.ends_with(strings, " UTC")
@@ -109,7 +141,7 @@ def metadata_table(files: CategoryFiles, columns: Columns) -> pa.Table:
             "word": pa.array(columns.word, pa.string()),
             "countrycode": pa.array(columns.countrycode, pa.string()),
             "recognized": pa.array(columns.recognized, pa.bool_()),
-            "timestamp": _timestamps(columns.timestamp, files.drawings),
+            "timestamp": _timestamps(columns, files.drawings),
             "position": pa.array(np.arange(count, dtype=np.int64)),
             "byte_offset": pa.array(columns.byte_offset, pa.int64()),
             "byte_length": pa.array(columns.byte_length, pa.int32()),
@@ -170,7 +202,7 @@ def join_category(
         files.drawings,
         meta["byte_offset"].to_numpy(),
         meta["byte_length"].to_numpy(),
-        files.raw,
+        files.format,
         verify_sample,
     )
     write_partition(

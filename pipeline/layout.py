@@ -18,9 +18,13 @@ def bitmap_object(category: str) -> str:
     return f"numpy_bitmap/{category}.npy"
 
 
+#: File extension of each drawings format in Google's bucket.
+EXTENSIONS = {"raw": "ndjson", "simplified": "ndjson", "binary": "bin"}
+
+
 def drawings_object(drawings: str, category: str) -> str:
-    """Object path of a category's drawings (`raw` or `simplified`), relative to the base URL."""
-    return f"{drawings}/{category}.ndjson"
+    """Object path of a category's drawings (raw, simplified or binary), relative to the base."""
+    return f"{drawings}/{category}.{EXTENSIONS[drawings]}"
 
 
 def partition_dir(root: Path, category: str) -> Path:

@@ -11,10 +11,10 @@ from typing import Any, Literal
 import yaml
 
 from pipeline.errors import ParamError, PipelineError
-from pipeline.layout import google_categories
+from pipeline.layout import EXTENSIONS, google_categories
 
 GOOGLE_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full"
-DRAWING_FORMATS = ("raw", "simplified")
+DRAWING_FORMATS = ("raw", "simplified", "binary")
 RECOGNIZED_CHOICES = ("any", "true", "false")
 STRATIFY_CHOICES = ("none", "country")
 LAYOUT_CHOICES = ("pca", "random")
@@ -25,7 +25,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 @dataclass(frozen=True)
 class DatasetParams:
     base_url: str
-    drawings: Literal["raw", "simplified"]
+    drawings: Literal["raw", "simplified", "binary"]
     categories: tuple[str, ...]
     limit: int | None = None
 
@@ -111,6 +111,13 @@ def _dataset(raw: dict[str, Any]) -> DatasetParams:
     if not isinstance(base_url, str) or not base_url.strip():
         raise ParamError("dataset.base_url", "must be a URL or a folder in Google's layout")
     drawings = _choice(section, "drawings", "dataset", DRAWING_FORMATS, "simplified")
+    extension = section.get("extension", EXTENSIONS[drawings])
+    if extension != EXTENSIONS[drawings]:
+        raise ParamError(
+            "dataset.extension",
+            f"must be {EXTENSIONS[drawings]!r} for {drawings} drawings, got {extension!r} "
+            "(dvc.yaml names the downloaded file with it)",
+        )
     categories = _str_list(section, "categories", "dataset")
     if not categories:
         raise ParamError("dataset.categories", "is empty; list at least one category")
@@ -181,7 +188,7 @@ def _report(raw: dict[str, Any]) -> ReportParams:
 
 
 _KNOWN_KEYS = {
-    "dataset": {"base_url", "drawings", "categories", "limit"},
+    "dataset": {"base_url", "drawings", "extension", "categories", "limit"},
     "sample": {"n", "seed", "countries", "recognized", "stratify"},
     "report": {"name", "title", "layout", "top_countries"},
     "join": {"verify_sample"},

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from pipeline import binary
 from pipeline.errors import PipelineError
 from pipeline.render import render_bitmaps, simplify_strokes
 
@@ -52,14 +53,18 @@ def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(norms > 0, dots / np.where(norms > 0, norms, 1), identical.astype(float))
 
 
-def read_strokes(path: Path, offsets: np.ndarray, lengths: np.ndarray, raw: bool) -> list:
-    """The simplified strokes of the drawings at these byte spans of an ndjson file."""
+def read_strokes(path: Path, offsets: np.ndarray, lengths: np.ndarray, fmt: str) -> list:
+    """The simplified strokes of the drawings at these byte spans of a drawings file."""
     drawings = []
     with path.open("rb") as handle:
         for offset, length in zip(offsets.tolist(), lengths.tolist(), strict=True):
             handle.seek(offset)
-            drawing = orjson.loads(handle.read(length))["drawing"]
-            drawings.append(simplify_strokes(drawing) if raw else drawing)
+            chunk = handle.read(length)
+            if fmt == "binary":
+                drawings.append(binary.read_strokes(chunk, 0))
+                continue
+            drawing = orjson.loads(chunk)["drawing"]
+            drawings.append(simplify_strokes(drawing) if fmt == "raw" else drawing)
     return drawings
 
 
@@ -69,7 +74,7 @@ def check_alignment(
     drawings_path: Path,
     offsets: np.ndarray,
     lengths: np.ndarray,
-    raw: bool,
+    fmt: str,
     sample: int,
     seed: int = 0,
 ) -> Alignment | None:
@@ -79,7 +84,7 @@ def check_alignment(
         return None
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(count, size=min(sample, count), replace=False))
-    rendered = render_bitmaps(read_strokes(drawings_path, offsets[rows], lengths[rows], raw))
+    rendered = render_bitmaps(read_strokes(drawings_path, offsets[rows], lengths[rows], fmt))
     scores = correlations(rendered, np.asarray(bitmaps[rows]))
     result = Alignment(
         len(rows), float(np.mean(scores >= MATCH_CORRELATION)), float(np.mean(scores))

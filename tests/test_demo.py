@@ -40,6 +40,7 @@ def test_layout_and_file_names(demo: Path) -> None:
     expected = {"README.md"}
     for c in DEMO_CATEGORIES:
         expected |= {f"raw/{c}.ndjson", f"simplified/{c}.ndjson", f"numpy_bitmap/{c}.npy"}
+        expected.add(f"binary/{c}.bin")
     found = {str(p.relative_to(demo)) for p in demo.rglob("*") if p.is_file()}
     assert found == expected
     assert "raw/The Eiffel Tower.ndjson" in found
@@ -53,6 +54,23 @@ def test_counts_agree(demo: Path) -> None:
         assert bitmaps.shape == (PER_CATEGORY, 784) and bitmaps.dtype == np.uint8
         assert len(lines(demo / "raw" / f"{c}.ndjson")) == PER_CATEGORY
         assert len(lines(demo / "simplified" / f"{c}.ndjson")) == PER_CATEGORY
+
+
+def test_binary_records_are_the_simplified_drawings(demo: Path) -> None:
+    from pipeline import binary
+
+    for c in DEMO_CATEGORIES:
+        data = (demo / "binary" / f"{c}.bin").read_bytes()
+        spans = list(binary.spans(data, Path(c)))
+        simplified = [json.loads(x) for x in lines(demo / "simplified" / f"{c}.ndjson")]
+        assert len(spans) == len(simplified)
+        offsets = np.array([span[0] for span in spans])
+        key_ids, codes, recognized, _ = binary.read_headers(data, offsets)
+        assert key_ids == [int(r["key_id"]) for r in simplified]
+        assert codes == [r["countrycode"] for r in simplified]
+        assert recognized == [r["recognized"] for r in simplified]
+        for (offset, *_), record in zip(spans[:50], simplified, strict=False):
+            assert binary.read_strokes(data, offset) == record["drawing"]
 
 
 def test_lines_have_googles_key_order_and_compact_format(demo: Path) -> None:

@@ -116,3 +116,17 @@ def test_unknown_category_stops_the_download(project, isolated_env):
     assert not (project / "data" / "raw" / "numpy_bitmap").exists() or not any(
         (project / "data" / "raw" / "numpy_bitmap").iterdir()
     )
+
+
+@pytest.mark.parametrize(("drawings", "extension"), [("raw", "ndjson"), ("binary", "bin")])
+def test_other_drawing_formats_build_the_same_report(project, isolated_env, drawings, extension):
+    set_param(project, "dataset.categories", ["octopus"])
+    set_param(project, "dataset.drawings", drawings)
+    set_param(project, "dataset.extension", extension)
+    set_param(project, "sample.n", 200)
+    assert repro(project, isolated_env) == {"download@octopus", "join", "sample", "report"}
+    assert (project / "data" / "raw" / drawings / f"octopus.{extension}").is_file()
+    summary = json.loads((project / "reports" / "join.json").read_text())
+    assert summary["format"] == drawings
+    assert summary["categories"]["octopus"]["alignment"]["agreement"] == 1.0
+    assert json.loads((project / "reports" / "metrics.json").read_text())["sample_size"] == 200
