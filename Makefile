@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 # dvc.yaml runs `python -m pipeline ...`: that must be the venv's python.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup report test bench lint lock demo clean
+.PHONY: setup report test bench lint lock demo clean ci
 
 setup: $(STAMP)
 
@@ -29,6 +29,12 @@ report: setup
 test: setup
 	$(BIN)/python -m pytest -ra
 
+# The CI workflow's steps (.github/workflows/pipeline.yml), locally: rebuild, fail unless the
+# committed dvc.lock is what `dvc repro` produced, write the metrics/params diff against
+# BASE_REV (default HEAD) to reports/ci-summary.md. `make ci BASE_REV=main` compares with main.
+ci: setup
+	bash ci/pipeline-check.sh
+
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
@@ -45,4 +51,4 @@ demo: setup
 	$(BIN)/python -m pipeline demo --out data/demo
 
 clean:
-	rm -rf $(VENV) data/raw data/processed data/sample reports/*.html reports/*.json reports/*.png
+	rm -rf $(VENV) data/raw data/processed data/sample reports/*.html reports/*.json reports/*.png reports/ci-summary.md

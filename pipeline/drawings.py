@@ -1,24 +1,26 @@
 """Parse Google's ndjson drawing files: metadata and stroke statistics, line by line, in ranges.
 
-Lines in Google's own shape take a fast path that checks the strokes' characters, brackets and
-counts without decoding them; any other line is decoded in full with orjson, which accepts it
-or names what is wrong (see benchmarks/bench_join.py for the measurements). Files are split
-into byte ranges at line boundaries so that several processes can share one file.
+Lines in Google's own shape take a fast path: a compiled scanner (pipeline/scan.py) checks the
+strokes' structure and counts them without decoding, and one vectorised regular expression
+decodes the metadata of a whole range. Any other line is decoded in full with orjson, which
+accepts it or names what is wrong (benchmarks/bench_join.py has the measurements). Files are
+split into byte ranges at line boundaries so that several threads can share one file.
 """
 
 from __future__ import annotations
 
 import itertools
 import mmap
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import orjson
+import pyarrow as pa
+
+from pipeline.scan import scan_lines
 
 METADATA_KEYS = ("word", "countrycode", "timestamp", "recognized", "key_id")
-_DRAWING_KEY = b',"drawing":'
-_BLOCK = 8 << 20
 
 
 @dataclass
@@ -35,11 +37,6 @@ class Columns:
     duration_ms: list[int] = field(default_factory=list)
     byte_offset: list[int] = field(default_factory=list)
     byte_length: list[int] = field(default_factory=list)
-    timestamp_seconds: list[int] = field(default_factory=list)  # binary files: Unix seconds
-
-    def extend(self, other: Columns) -> None:
-        for name, values in vars(other).items():
-            getattr(self, name).extend(values)
 
 
 @dataclass(frozen=True)
@@ -96,106 +93,97 @@ def _parse_line(line: bytes | bytearray, lists_per_stroke: int) -> tuple[dict, i
     return (record, *_stroke_stats(record["drawing"], lists_per_stroke))
 
 
-class _FastLines:
-    """Google's own line shape, checked without decoding the strokes.
+def _text(ends: np.ndarray, data: np.ndarray) -> pa.Array:
+    """A string column from the scanner's offsets and bytes (UTF-8 checked by the caller)."""
+    return pa.Array.from_buffers(
+        pa.string(), len(ends) - 1, [None, pa.py_buffer(ends), pa.py_buffer(data)]
+    )
 
-    A line takes the fast path when `drawing` is its last key, opens with "[[[" and closes the
-    line, its brackets balance, it holds no empty list, and its brackets and commas fit whole
-    strokes of k lists (k = 3 raw, 2 simplified): 1 + S*(k + 1) "[" for S strokes and P*k - 1
-    commas for P points. Then S and P are exact and only the short metadata prefix is decoded;
-    counting runs at memory speed where decoding builds a Python object per number. Every other
-    line is decoded in full, which accepts it (another key order, white space) or names what is
-    wrong. What this path does not read is the digits of
-    each number: a truncated or cut line, a lost bracket or a missing key never pass it.
-    """
 
-    def __init__(self, lists_per_stroke: int) -> None:
-        self.lists = lists_per_stroke
-
-    def parse(self, data: bytearray, start: int, end: int):
-        """(record, strokes, points, duration) of the line data[start:end], or None."""
-        cut = data.find(_DRAWING_KEY, start, start + 512)
-        body = cut + len(_DRAWING_KEY)
-        if cut < 0 or not data.startswith(b"[[[", body) or not data.startswith(b"]]]}", end - 4):
-            return None
-        opens = data.count(b"[", body, end)
-        strokes, odd_brackets = divmod(opens - 1, self.lists + 1)
-        points, odd_commas = divmod(data.count(b",", body, end) + 1, self.lists)
-        if (
-            odd_brackets
-            or odd_commas
-            or data.count(b"]", body, end) != opens
-            or data.find(b"[]", body, end) >= 0
-        ):
-            return None
+def parse_range(path: Path, start: int, end: int, raw: bool) -> pa.Table | LineError:
+    """Parse the lines that begin in [start, end); return their columns or the first error."""
+    lists = 3 if raw else 2
+    if path.stat().st_size == 0:
+        return _table(Columns())
+    buf = np.memmap(path, dtype=np.uint8, mode="r")
+    starts, lengths, stats, recognized, key_ids, shaped, ends, *texts = scan_lines(
+        buf, start, end, lists
+    )
+    if shaped.all():
+        table = pa.table(
+            {
+                "word": _text(ends[0], texts[0]),
+                "countrycode": _text(ends[1], texts[1]),
+                "timestamp": _text(ends[2], texts[2]),
+                "recognized": recognized,
+                "key_id": key_ids,
+                "strokes": stats[:, 0].astype(np.int32),
+                "points": stats[:, 1].astype(np.int32),
+                "duration_ms": stats[:, 2],
+                "byte_offset": starts,
+                "byte_length": lengths.astype(np.int32),
+            }
+        )
         try:
-            record = _metadata(orjson.loads(data[start:cut] + b"}"), with_drawing=False)
-        except (orjson.JSONDecodeError, ValueError):
-            return None
-        duration = 0
-        if self.lists == 3:  # times of stroke 0 follow its second "],["; the last end the line
-            times = data.find(b"],[", data.find(b"],[", body) + 3) + 3
-            first_end = min(i for i in (data.find(b",", times), data.find(b"]", times)) if i >= 0)
-            last_start = max(data.rfind(b",", body, end - 4), data.rfind(b"[", body, end - 4))
-            try:
-                duration = int(float(data[last_start + 1 : end - 4]) - float(data[times:first_end]))
-            except ValueError:
-                return None
-        return record, strokes, points, duration
+            table.validate(full=True)  # the texts must be UTF-8
+            return table
+        except pa.ArrowInvalid:
+            pass  # let the complete parser say which line is not
+    # Some line is not in Google's shape: decode the range in full (it names what is wrong).
+    columns = Columns()
+    for offset, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+        try:
+            record, strokes, points, duration = _parse_line(
+                buf[offset : offset + length].tobytes(), lists
+            )
+        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            return LineError(offset, str(exc) or type(exc).__name__)
+        values = (
+            record["word"],
+            record["countrycode"],
+            record["timestamp"],
+            record["recognized"],
+            int(record["key_id"]),
+            strokes,
+            points,
+            duration,
+            offset,
+            length,
+        )
+        for name, value in zip(_ROW_FIELDS, values, strict=True):
+            getattr(columns, name).append(value)
+    return _table(columns)
 
 
-def parse_range(path: Path, start: int, end: int, raw: bool) -> Columns | LineError:
-    """Parse the lines that begin in [start, end); return their columns or the first error.
+_ROW_FIELDS = (
+    "word",
+    "countrycode",
+    "timestamp",
+    "recognized",
+    "key_id",
+    "strokes",
+    "points",
+    "duration_ms",
+    "byte_offset",
+    "byte_length",
+)
 
-    The range is read in blocks of whole lines into one reused buffer: no per-line copies of
-    the (kilobytes long) strokes, which is what makes this several times faster than decoding.
-    """
-    lists_per_stroke = 3 if raw else 2
-    fast = _FastLines(lists_per_stroke)
-    rows: list[tuple] = []
-    add = rows.append
-    buffer = bytearray(_BLOCK)
-    with path.open("rb") as handle:
-        file_size = os.fstat(handle.fileno()).st_size
-        position = start
-        while position < end:
-            handle.seek(position)
-            size = handle.readinto(buffer)
-            data = buffer if size == len(buffer) else buffer[:size]
-            last = data.rfind(b"\n")
-            if position + size >= file_size and not data.endswith(b"\n"):
-                last = size  # the file's final line, without a newline
-            elif last < 0:  # a line longer than the buffer: grow it and read again
-                buffer = bytearray(2 * len(buffer))
-                continue
-            line_start = 0
-            while line_start < last and position + line_start < end:
-                line_end = data.find(b"\n", line_start, last)
-                line_end = last if line_end < 0 else line_end
-                parsed = fast.parse(data, line_start, line_end)
-                if parsed is None:
-                    try:
-                        parsed = _parse_line(data[line_start:line_end], lists_per_stroke)
-                    except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-                        return LineError(position + line_start, str(exc) or type(exc).__name__)
-                record, strokes, points, duration = parsed
-                add(
-                    (
-                        record["word"],
-                        record["countrycode"],
-                        record["timestamp"],
-                        record["recognized"],
-                        int(record["key_id"]),
-                        strokes,
-                        points,
-                        duration,
-                        position + line_start,
-                        line_end - line_start,
-                    )
-                )
-                line_start = line_end + 1
-            position += line_start
-    return Columns(*map(list, zip(*rows, strict=True))) if rows else Columns()
+
+def _table(columns: Columns) -> pa.Table:
+    return pa.table(
+        {
+            "word": pa.array(columns.word, pa.string()),
+            "countrycode": pa.array(columns.countrycode, pa.string()),
+            "timestamp": pa.array(columns.timestamp, pa.string()),
+            "recognized": pa.array(columns.recognized, pa.bool_()),
+            "key_id": pa.array(columns.key_id, pa.uint64()),
+            "strokes": pa.array(columns.strokes, pa.int32()),
+            "points": pa.array(columns.points, pa.int32()),
+            "duration_ms": pa.array(columns.duration_ms, pa.int64()),
+            "byte_offset": pa.array(columns.byte_offset, pa.int64()),
+            "byte_length": pa.array(columns.byte_length, pa.int32()),
+        }
+    )
 
 
 def split_ranges(path: Path, parts: int) -> list[tuple[int, int]]:

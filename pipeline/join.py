@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import atomic, binary, layout, schema
-from pipeline.drawings import Columns, LineError, line_number, parse_range, split_ranges
+from pipeline.drawings import LineError, line_number, parse_range, split_ranges
 from pipeline.errors import PipelineError
 from pipeline.verify import check_alignment
 
@@ -62,23 +62,23 @@ def load_bitmaps(path: Path) -> np.ndarray:
     return bitmaps
 
 
-def read_drawings(files: CategoryFiles, pool: Executor | None) -> Columns:
-    """Every line's metadata and stroke statistics, parsed in parallel byte ranges."""
+def read_drawings(files: CategoryFiles, pool: Executor | None) -> pa.Table:
+    """Every drawing's metadata, stroke statistics and byte span, in parallel byte ranges."""
     path = files.drawings
     if not path.is_file():
         raise PipelineError(f"{path}: not found; run the download stage first")
     if files.format == "binary":
-        return read_binary_columns(path, files.category)
+        return read_binary(path, files.category)
     parts = max(1, path.stat().st_size // RANGE_BYTES) if pool else 1
     ranges = split_ranges(path, parts)
-    if pool is None:
-        results = [parse_range(path, start, end, files.raw) for start, end in ranges]
-    else:
-        count = len(ranges)
-        results = list(
-            pool.map(parse_range, [path] * count, *zip(*ranges, strict=True), [files.raw] * count)
-        )
-    columns = Columns()
+    count = len(ranges)
+    arguments = (
+        [path] * count,
+        [r[0] for r in ranges],
+        [r[1] for r in ranges],
+        [files.raw] * count,
+    )
+    results = list(pool.map(parse_range, *arguments) if pool else map(parse_range, *arguments))
     for result in results:
         if isinstance(result, LineError):
             raise PipelineError(
@@ -86,44 +86,46 @@ def read_drawings(files: CategoryFiles, pool: Executor | None) -> Columns:
                 f"malformed drawing: {result.reason}; the file is corrupt or truncated, "
                 "download it again"
             )
-        columns.extend(result)
-    return columns
-
-
-def read_binary_columns(path: Path, category: str) -> Columns:
-    """Every record of a .bin file: metadata, stroke statistics and byte spans."""
-    data = path.read_bytes()
-    found = list(binary.spans(data, path))
-    offsets = np.array([span[0] for span in found], dtype=np.int64)
-    key_ids, codes, recognized, seconds = binary.read_headers(data, offsets)
-    return Columns(
-        word=[category] * len(found),
-        countrycode=codes,
-        recognized=recognized,
-        key_id=key_ids,
-        strokes=[span[2] for span in found],
-        points=[span[3] for span in found],
-        byte_offset=offsets.tolist(),
-        byte_length=[span[1] for span in found],
-        timestamp_seconds=seconds,
+    if not results:
+        return parse_range(path, 0, 0, files.raw)
+    table = pa.concat_tables(results)
+    return table.set_column(
+        table.schema.get_field_index("timestamp"),
+        "timestamp",
+        _parse_timestamps(table["timestamp"], path),
     )
 
 
-def _timestamps(columns: Columns, path: Path) -> pa.Array:
-    if columns.timestamp_seconds:
-        seconds = pa.array(columns.timestamp_seconds, pa.int64())
-        return pc.multiply(seconds, 1_000_000).cast(pa.timestamp("us", tz="UTC"))
-    return _parse_timestamps(columns.timestamp, path)
+def read_binary(path: Path, category: str) -> pa.Table:
+    """Every record of a .bin file: metadata, stroke statistics and byte spans."""
+    data = path.read_bytes()
+    found = np.array(list(binary.spans(data, path)), dtype=np.int64).reshape(-1, 4)
+    key_ids, codes, recognized, seconds = binary.read_headers(data, found[:, 0])
+    return pa.table(
+        {
+            "word": pa.array([category] * len(found), pa.string()),
+            "countrycode": pa.array(codes, pa.string()),
+            "timestamp": pc.multiply(pa.array(seconds, pa.int64()), 1_000_000).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "recognized": pa.array(recognized, pa.bool_()),
+            "key_id": pa.array(key_ids, pa.uint64()),
+            "strokes": found[:, 2].astype(np.int32),
+            "points": found[:, 3].astype(np.int32),
+            "duration_ms": pa.nulls(len(found), pa.int64()),
+            "byte_offset": found[:, 0],
+            "byte_length": found[:, 1].astype(np.int32),
+        }
+    )
 
 
-def _parse_timestamps(values: list[str], path: Path) -> pa.Array:
+def _parse_timestamps(strings: pa.ChunkedArray, path: Path) -> pa.Array:
     """Google writes `2017-03-05 10:52:22.31485 UTC`; store it as a UTC timestamp."""
-    strings = pa.array(values, pa.string())
     utc = pc.ends_with(strings, " UTC")
-    if not pc.all(utc).as_py():
+    if not pc.all(utc).as_py() and len(strings):
         bad = pc.index(utc, False).as_py()
         raise PipelineError(
-            f"{path}: line {bad + 1}: timestamp {values[bad]!r} does not end in ' UTC'"
+            f"{path}: line {bad + 1}: timestamp {strings[bad].as_py()!r} does not end in ' UTC'"
         )
     try:
         parsed = pc.cast(pc.utf8_slice_codeunits(strings, 0, -4), pa.timestamp("us"))
@@ -132,24 +134,23 @@ def _parse_timestamps(values: list[str], path: Path) -> pa.Array:
     return parsed.cast(pa.timestamp("us", tz="UTC"))
 
 
-def metadata_table(files: CategoryFiles, columns: Columns) -> pa.Table:
-    """The per-drawing columns from the ndjson, in the store's schema (bitmap left out)."""
-    count = len(columns.key_id)
+def metadata_table(files: CategoryFiles, parsed: pa.Table) -> pa.Table:
+    """The per-drawing columns, in the store's schema (bitmap left out)."""
+    count = parsed.num_rows
+    duration = parsed["duration_ms"] if files.raw else pa.nulls(count, pa.int64())
     return pa.table(
         {
-            "key_id": pa.array(columns.key_id, pa.uint64()),
-            "word": pa.array(columns.word, pa.string()),
-            "countrycode": pa.array(columns.countrycode, pa.string()),
-            "recognized": pa.array(columns.recognized, pa.bool_()),
-            "timestamp": _timestamps(columns, files.drawings),
+            "key_id": parsed["key_id"],
+            "word": parsed["word"],
+            "countrycode": parsed["countrycode"],
+            "recognized": parsed["recognized"],
+            "timestamp": parsed["timestamp"],
             "position": pa.array(np.arange(count, dtype=np.int64)),
-            "byte_offset": pa.array(columns.byte_offset, pa.int64()),
-            "byte_length": pa.array(columns.byte_length, pa.int32()),
-            "strokes": pa.array(columns.strokes, pa.int32()),
-            "points": pa.array(columns.points, pa.int32()),
-            "duration_ms": pa.array(
-                columns.duration_ms if files.raw else [None] * count, pa.int64()
-            ),
+            "byte_offset": parsed["byte_offset"],
+            "byte_length": parsed["byte_length"],
+            "strokes": parsed["strokes"],
+            "points": parsed["points"],
+            "duration_ms": duration,
         }
     )
 
@@ -233,7 +234,8 @@ def run_join(
     """Join every category into `out_dir` (replaced atomically) and write the summary JSON."""
     files = [category_files(raw_dir, drawings, category) for category in categories]
     workers = worker_count(files)
-    pool_context = ProcessPoolExecutor(workers) if workers > 1 else nullcontext(None)
+    # Threads suffice: the scanner and Arrow's kernels release the GIL.
+    pool_context = ThreadPoolExecutor(workers) if workers > 1 else nullcontext(None)
     with atomic.atomic_path(out_dir) as staging, pool_context as pool:
         staging.mkdir(parents=True)
         results = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from numba import njit
 
 SIDE = 28
 ORIGINAL_SIDE = 256.0
@@ -40,32 +41,39 @@ _PEN_DX = _PEN_DY[::-1].copy()
 Stroke = Sequence[Sequence[float]]
 
 
-def _rdp(points: np.ndarray, epsilon: float) -> np.ndarray:
-    """Indices kept by Ramer-Douglas-Peucker, with the classic perpendicular distance to the
-    chord's infinite line (distance to the point when the chord is closed): that variant
-    reproduces Google's simplified files exactly for ~95% of the real heads' drawings."""
-    n = len(points)
-    keep = np.zeros(n, dtype=bool)
-    keep[0] = keep[-1] = True
+@njit(cache=True, nogil=True)
+def _rdp_mask(points: np.ndarray, epsilon: float) -> np.ndarray:  # pragma: no cover - compiled
+    n = points.shape[0]
+    keep = np.zeros(n, dtype=np.bool_)
+    keep[0] = True
+    keep[n - 1] = True
     stack = [(0, n - 1)]
-    while stack:
+    while len(stack) > 0:
         i, j = stack.pop()
         if j <= i + 1:
             continue
-        a, b = points[i], points[j]
-        rel = points[i + 1 : j] - a
-        ab = b - a
-        chord = float(np.hypot(*ab))
-        if chord > 0:
-            dist = np.abs(ab[0] * rel[:, 1] - ab[1] * rel[:, 0]) / chord
-        else:
-            dist = np.hypot(rel[:, 0], rel[:, 1])
-        k = int(np.argmax(dist))
-        if dist[k] > epsilon:
-            keep[i + 1 + k] = True
-            stack.append((i + 1 + k, j))
-            stack.append((i, i + 1 + k))
-    return np.flatnonzero(keep)
+        ax, ay = points[i, 0], points[i, 1]
+        abx, aby = points[j, 0] - ax, points[j, 1] - ay
+        chord = np.hypot(abx, aby)
+        best, far = -1.0, i + 1
+        for q in range(i + 1, j):
+            rx, ry = points[q, 0] - ax, points[q, 1] - ay
+            dist = abs(abx * ry - aby * rx) / chord if chord > 0 else np.hypot(rx, ry)
+            if dist > best:
+                best, far = dist, q
+        if best > epsilon:
+            keep[far] = True
+            stack.append((far, j))
+            stack.append((i, far))
+    return keep
+
+
+def _rdp(points: np.ndarray, epsilon: float) -> np.ndarray:
+    """Indices kept by Ramer-Douglas-Peucker, with the classic perpendicular distance to the
+    chord's infinite line (distance to the point when the chord is closed): that variant
+    reproduces Google's simplified files exactly for ~95% of the real heads' drawings.
+    Compiled: the verification simplifies hundreds of raw drawings per category."""
+    return np.flatnonzero(_rdp_mask(np.ascontiguousarray(points, dtype=np.float64), epsilon))
 
 
 def _resample(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:

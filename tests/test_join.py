@@ -132,6 +132,26 @@ def test_any_key_order_is_parsed(heads, tmp_path):
     ]
 
 
+def test_lines_of_other_shapes_mix_with_googles(heads, tmp_path):
+    """A few lines in another key order or with spaces go the slow way, in their place."""
+    lines = read_lines(heads / "raw" / "cat.ndjson")
+    records = [orjson.loads(x) for x in lines]
+    mixed = list(lines)
+    mixed[1] = orjson.dumps(dict(reversed(list(records[1].items()))))
+    mixed[3] = json.dumps(records[3]).encode()  # ", " and ": " separators
+    root = tmp_path / "raw"
+    bitmaps = render_bitmaps([simplify_strokes(r["drawing"]) for r in records])
+    write_category(root, "raw", "cat", mixed, bitmaps.reshape(len(lines), -1))
+    out, _ = join(root, tmp_path, "raw", ["cat"])
+    table = partition(out, "cat")
+    assert table["key_id"].to_pylist() == [int(r["key_id"]) for r in records]
+    assert table["points"].to_pylist() == [sum(len(s[0]) for s in r["drawing"]) for r in records]
+    assert table["duration_ms"].to_pylist() == [
+        int(r["drawing"][-1][2][-1] - r["drawing"][0][2][0]) for r in records
+    ]
+    assert table["byte_length"].to_pylist() == [len(x) for x in mixed]
+
+
 def broken_layout(heads: Path, tmp_path: Path, damage) -> Path:
     lines = read_lines(heads / "simplified" / "cat.ndjson")
     bitmaps = rendered_bitmaps(lines)
