@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from pipeline.scan import scan_lines
+from pipeline.schema import from_numpy
 
 METADATA_KEYS = ("word", "countrycode", "timestamp", "recognized", "key_id")
 
@@ -100,44 +100,69 @@ def _text(ends: np.ndarray, data: np.ndarray) -> pa.Array:
     )
 
 
-def parse_range(path: Path, start: int, end: int, raw: bool) -> pa.Table | LineError:
-    """Parse the lines that begin in [start, end); return their columns or the first error."""
+def parse_range(
+    path: Path, start: int, end: int, raw: bool, compiled: bool = True
+) -> pa.Table | LineError:
+    """Parse the lines that begin in [start, end); return their columns or the first error.
+
+    `compiled` takes the scanner's fast path, worth its fixed start-up cost (importing numba and
+    loading the compiled code, about a second) on large files only; the decoder is exact too.
+    """
     lists = 3 if raw else 2
     if path.stat().st_size == 0:
         return _table(Columns())
+    if compiled:
+        table = _scanned(path, start, end, lists)
+        if table is not None:
+            return table
+    return _decoded(path, start, end, lists)
+
+
+def _scanned(path: Path, start: int, end: int, lists: int) -> pa.Table | None:
+    """The range through the compiled scanner; None if any line is not in Google's shape."""
+    from pipeline.scan import scan_lines  # numba: imported only when it pays
+
     buf = np.memmap(path, dtype=np.uint8, mode="r")
     starts, lengths, stats, recognized, key_ids, shaped, ends, *texts = scan_lines(
         buf, start, end, lists
     )
-    if shaped.all():
-        table = pa.table(
-            {
-                "word": _text(ends[0], texts[0]),
-                "countrycode": _text(ends[1], texts[1]),
-                "timestamp": _text(ends[2], texts[2]),
-                "recognized": recognized,
-                "key_id": key_ids,
-                "strokes": stats[:, 0].astype(np.int32),
-                "points": stats[:, 1].astype(np.int32),
-                "duration_ms": stats[:, 2],
-                "byte_offset": starts,
-                "byte_length": lengths.astype(np.int32),
-            }
-        )
-        try:
-            table.validate(full=True)  # the texts must be UTF-8
-            return table
-        except pa.ArrowInvalid:
-            pass  # let the complete parser say which line is not
-    # Some line is not in Google's shape: decode the range in full (it names what is wrong).
+    if not shaped.all():
+        return None
+    table = pa.table(
+        {
+            "word": _text(ends[0], texts[0]),
+            "countrycode": _text(ends[1], texts[1]),
+            "timestamp": _text(ends[2], texts[2]),
+            "recognized": from_numpy(recognized),
+            "key_id": from_numpy(key_ids),
+            "strokes": from_numpy(stats[:, 0].astype(np.int32)),
+            "points": from_numpy(stats[:, 1].astype(np.int32)),
+            "duration_ms": from_numpy(stats[:, 2]),
+            "byte_offset": from_numpy(starts),
+            "byte_length": from_numpy(lengths.astype(np.int32)),
+        }
+    )
+    try:
+        table.validate(full=True)  # the texts must be UTF-8
+    except pa.ArrowInvalid:
+        return None  # the decoder will say which line is not
+    return table
+
+
+def _decoded(path: Path, start: int, end: int, lists: int) -> pa.Table | LineError:
+    """The range decoded line by line with orjson: accepts any key order, names any damage."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
     columns = Columns()
-    for offset, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+    line_start = 0
+    while line_start < len(data):
+        line_end = data.find(b"\n", line_start)
+        line_end = len(data) if line_end < 0 else line_end
         try:
-            record, strokes, points, duration = _parse_line(
-                buf[offset : offset + length].tobytes(), lists
-            )
+            record, strokes, points, duration = _parse_line(data[line_start:line_end], lists)
         except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-            return LineError(offset, str(exc) or type(exc).__name__)
+            return LineError(start + line_start, str(exc) or type(exc).__name__)
         values = (
             record["word"],
             record["countrycode"],
@@ -147,11 +172,12 @@ def parse_range(path: Path, start: int, end: int, raw: bool) -> pa.Table | LineE
             strokes,
             points,
             duration,
-            offset,
-            length,
+            start + line_start,
+            line_end - line_start,
         )
         for name, value in zip(_ROW_FIELDS, values, strict=True):
             getattr(columns, name).append(value)
+        line_start = line_end + 1
     return _table(columns)
 
 

@@ -21,8 +21,11 @@ from pipeline.verify import check_alignment
 
 ROW_GROUP = 65536
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3}
-RANGE_BYTES = 32 << 20  # a worker's share of a file: small enough to balance, large to amortise
-PARALLEL_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
+RANGE_BYTES = 32 << 20  # a thread's share of a file: small enough to balance, large to amortise
+#: From this much ndjson on, the compiled scanner (on every core) repays its start-up cost of
+#: about a second; below it (the demo data, tests), decoding each line with orjson is sooner.
+#: Real categories are 26 MB and more even simplified.
+COMPILED_MIN_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,10 @@ def load_bitmaps(path: Path) -> np.ndarray:
 
 
 def read_drawings(files: CategoryFiles, pool: Executor | None) -> pa.Table:
-    """Every drawing's metadata, stroke statistics and byte span, in parallel byte ranges."""
+    """Every drawing's metadata, stroke statistics and byte span.
+
+    With a pool: the compiled scanner on byte ranges in parallel; without: the decoder.
+    """
     path = files.drawings
     if not path.is_file():
         raise PipelineError(f"{path}: not found; run the download stage first")
@@ -110,11 +116,11 @@ def read_binary(path: Path, category: str) -> pa.Table:
             ),
             "recognized": pa.array(recognized, pa.bool_()),
             "key_id": pa.array(key_ids, pa.uint64()),
-            "strokes": found[:, 2].astype(np.int32),
-            "points": found[:, 3].astype(np.int32),
+            "strokes": schema.from_numpy(found[:, 2].astype(np.int32)),
+            "points": schema.from_numpy(found[:, 3].astype(np.int32)),
             "duration_ms": pa.nulls(len(found), pa.int64()),
-            "byte_offset": found[:, 0],
-            "byte_length": found[:, 1].astype(np.int32),
+            "byte_offset": schema.from_numpy(found[:, 0]),
+            "byte_length": schema.from_numpy(found[:, 1].astype(np.int32)),
         }
     )
 
@@ -145,7 +151,7 @@ def metadata_table(files: CategoryFiles, parsed: pa.Table) -> pa.Table:
             "countrycode": parsed["countrycode"],
             "recognized": parsed["recognized"],
             "timestamp": parsed["timestamp"],
-            "position": pa.array(np.arange(count, dtype=np.int64)),
+            "position": schema.from_numpy(np.arange(count, dtype=np.int64)),
             "byte_offset": parsed["byte_offset"],
             "byte_length": parsed["byte_length"],
             "strokes": parsed["strokes"],
@@ -217,10 +223,9 @@ def join_category(
     }
 
 
-def worker_count(files: list[CategoryFiles]) -> int:
-    """Worker processes worth starting: one per core when there is enough data to share."""
+def use_compiled(files: list[CategoryFiles]) -> bool:
     size = sum(item.drawings.stat().st_size for item in files if item.drawings.exists())
-    return 1 if size < PARALLEL_MIN_BYTES else os.cpu_count() or 1
+    return size >= COMPILED_MIN_BYTES
 
 
 def run_join(
@@ -230,12 +235,18 @@ def run_join(
     out_dir: Path,
     summary_path: Path,
     verify_sample: int = 300,
+    compiled: bool | None = None,
 ) -> dict:
-    """Join every category into `out_dir` (replaced atomically) and write the summary JSON."""
+    """Join every category into `out_dir` (replaced atomically) and write the summary JSON.
+
+    `compiled` picks the ndjson parser: the compiled scanner on every core, or the orjson
+    decoder on one; None picks by the total size (see COMPILED_MIN_BYTES). Both are exact.
+    """
     files = [category_files(raw_dir, drawings, category) for category in categories]
-    workers = worker_count(files)
-    # Threads suffice: the scanner and Arrow's kernels release the GIL.
-    pool_context = ThreadPoolExecutor(workers) if workers > 1 else nullcontext(None)
+    if compiled is None:
+        compiled = use_compiled(files)
+    # Threads suffice: the compiled scanner and Arrow's kernels release the GIL.
+    pool_context = ThreadPoolExecutor(os.cpu_count() or 1) if compiled else nullcontext(None)
     with atomic.atomic_path(out_dir) as staging, pool_context as pool:
         staging.mkdir(parents=True)
         results = {

@@ -1,5 +1,6 @@
 """Arrow schemas of the processed store and of the sample: one definition, used by every stage."""
 
+import numpy as np
 import pyarrow as pa
 
 BITMAP_SIDE = 28
@@ -35,3 +36,18 @@ SAMPLE = pa.schema(
         pa.field("position", pa.int64(), nullable=False),
     ]
 )
+
+
+def from_numpy(values: np.ndarray) -> pa.Array:
+    """A numeric or bool Arrow array over a numpy array's memory.
+
+    `pa.array(ndarray)` imports pandas on its first call (half a second, on every run of a
+    stage), only to ask whether the input is a pandas object.
+    """
+    values = np.ascontiguousarray(values)
+    if values.dtype == np.bool_:
+        bits = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    return pa.Array.from_buffers(
+        pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)]
+    )

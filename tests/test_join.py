@@ -21,18 +21,27 @@ from pipeline.render import render_bitmaps, simplify_strokes
 CATEGORIES = ("octopus", "The Eiffel Tower", "cat")
 
 
-def join(raw: Path, tmp_path: Path, drawings: str = "simplified", categories=CATEGORIES):
+def join(
+    raw: Path, tmp_path: Path, drawings: str = "simplified", categories=CATEGORIES, compiled=None
+):
     out = tmp_path / "processed" / "drawings"
-    summary = run_join(raw, drawings, tuple(categories), out, tmp_path / "processed" / "join.json")
+    summary_path = tmp_path / "processed" / "join.json"
+    summary = run_join(raw, drawings, tuple(categories), out, summary_path, compiled=compiled)
     return out, summary
+
+
+@pytest.fixture(params=[False, True], ids=["decoder", "scanner"])
+def compiled(request) -> bool:
+    """Both ndjson parsers: the orjson decoder and the compiled scanner must agree exactly."""
+    return request.param
 
 
 def partition(out: Path, category: str) -> pa.Table:
     return pq.read_table(layout.partition_dir(out, category) / "part-0.parquet")
 
 
-def test_join_real_heads_row_by_row(heads_layout, heads, tmp_path):
-    out, summary = join(heads_layout, tmp_path)
+def test_join_real_heads_row_by_row(heads_layout, heads, tmp_path, compiled):
+    out, summary = join(heads_layout, tmp_path, compiled=compiled)
     for category in CATEGORIES:
         source = heads / "simplified" / f"{category}.ndjson"
         lines = read_lines(source)
@@ -98,7 +107,7 @@ def test_store_reads_as_hive_dataset_with_spaces_in_names(heads_layout, tmp_path
     assert dataset.schema.field("bitmap").type == pa.binary(784)
 
 
-def test_raw_heads_without_final_newline(heads, tmp_path):
+def test_raw_heads_without_final_newline(heads, tmp_path, compiled):
     """Google's raw files, cut by a byte range, end without a newline: the join copes."""
     source = heads / "raw" / "octopus.ndjson"
     assert not source.read_bytes().endswith(b"\n")
@@ -108,7 +117,7 @@ def test_raw_heads_without_final_newline(heads, tmp_path):
     write_category(
         root, "raw", "octopus", lines, bitmaps.reshape(len(lines), -1), final_newline=False
     )
-    out, summary = join(root, tmp_path, "raw", ["octopus"])
+    out, summary = join(root, tmp_path, "raw", ["octopus"], compiled=compiled)
     # Raw strokes, simplified and rendered by us as Google did, match the bitmaps.
     assert summary["categories"]["octopus"]["alignment"]["agreement"] == 1.0
     assert summary["drawings"] == len(lines) > 10
@@ -120,19 +129,19 @@ def test_raw_heads_without_final_newline(heads, tmp_path):
     assert min(durations) > 0
 
 
-def test_any_key_order_is_parsed(heads, tmp_path):
+def test_any_key_order_is_parsed(heads, tmp_path, compiled):
     lines = read_lines(heads / "simplified" / "fish.ndjson")[:5]
     shuffled = [orjson.dumps(dict(reversed(list(orjson.loads(x).items())))) for x in lines]
     assert shuffled[0].startswith(b'{"drawing"')
     root = tmp_path / "raw"
     write_category(root, "simplified", "fish", shuffled, rendered_bitmaps(lines))
-    out, _ = join(root, tmp_path, categories=["fish"])
+    out, _ = join(root, tmp_path, categories=["fish"], compiled=compiled)
     assert partition(out, "fish")["key_id"].to_pylist() == [
         int(orjson.loads(x)["key_id"]) for x in lines
     ]
 
 
-def test_lines_of_other_shapes_mix_with_googles(heads, tmp_path):
+def test_lines_of_other_shapes_mix_with_googles(heads, tmp_path, compiled):
     """A few lines in another key order or with spaces go the slow way, in their place."""
     lines = read_lines(heads / "raw" / "cat.ndjson")
     records = [orjson.loads(x) for x in lines]
@@ -142,7 +151,7 @@ def test_lines_of_other_shapes_mix_with_googles(heads, tmp_path):
     root = tmp_path / "raw"
     bitmaps = render_bitmaps([simplify_strokes(r["drawing"]) for r in records])
     write_category(root, "raw", "cat", mixed, bitmaps.reshape(len(lines), -1))
-    out, _ = join(root, tmp_path, "raw", ["cat"])
+    out, _ = join(root, tmp_path, "raw", ["cat"], compiled=compiled)
     table = partition(out, "cat")
     assert table["key_id"].to_pylist() == [int(r["key_id"]) for r in records]
     assert table["points"].to_pylist() == [sum(len(s[0]) for s in r["drawing"]) for r in records]
@@ -161,9 +170,11 @@ def broken_layout(heads: Path, tmp_path: Path, damage) -> Path:
     return root
 
 
-def assert_fails_cleanly(root: Path, tmp_path: Path, *fragments: str) -> None:
+def assert_fails_cleanly(
+    root: Path, tmp_path: Path, *fragments: str, compiled: bool | None = None
+) -> None:
     with pytest.raises(PipelineError) as caught:
-        join(root, tmp_path, categories=["cat"])
+        join(root, tmp_path, categories=["cat"], compiled=compiled)
     for fragment in fragments:
         assert fragment in str(caught.value), str(caught.value)
     leftovers = (
@@ -172,7 +183,7 @@ def assert_fails_cleanly(root: Path, tmp_path: Path, *fragments: str) -> None:
     assert leftovers == [], f"partial output left behind: {leftovers}"
 
 
-def test_malformed_line_names_file_line_and_offset(heads, tmp_path):
+def test_malformed_line_names_file_line_and_offset(heads, tmp_path, compiled):
     def truncate_line_7(lines, bitmaps):
         lines = list(lines)
         lines[6] = lines[6][: len(lines[6]) // 2]
@@ -181,20 +192,22 @@ def test_malformed_line_names_file_line_and_offset(heads, tmp_path):
     root = broken_layout(heads, tmp_path, truncate_line_7)
     data = (root / "simplified" / "cat.ndjson").read_bytes()
     offset = sum(len(line) + 1 for line in data.split(b"\n")[:6])
-    assert_fails_cleanly(root, tmp_path, "cat.ndjson", "line 7", f"byte offset {offset}")
+    assert_fails_cleanly(
+        root, tmp_path, "cat.ndjson", "line 7", f"byte offset {offset}", compiled=compiled
+    )
 
 
-def test_line_missing_a_key_is_rejected(heads, tmp_path):
+def test_line_missing_a_key_is_rejected(heads, tmp_path, compiled):
     def drop_key(lines, bitmaps):
         record = orjson.loads(lines[2])
         del record["recognized"]
         return [*lines[:2], orjson.dumps(record), *lines[3:]], bitmaps
 
     root = broken_layout(heads, tmp_path, drop_key)
-    assert_fails_cleanly(root, tmp_path, "line 3", "recognized")
+    assert_fails_cleanly(root, tmp_path, "line 3", "recognized", compiled=compiled)
 
 
-def test_damaged_strokes_are_caught(heads, tmp_path):
+def test_damaged_strokes_are_caught(heads, tmp_path, compiled):
     """A line whose header is intact but whose strokes are not is still refused."""
 
     def damage_stroke(lines, bitmaps):
@@ -203,7 +216,9 @@ def test_damaged_strokes_are_caught(heads, tmp_path):
         return [*lines[:4], orjson.dumps(record), *lines[5:]], bitmaps
 
     root = broken_layout(heads, tmp_path, damage_stroke)
-    assert_fails_cleanly(root, tmp_path, "line 5", "stroke 0 has lists of different lengths")
+    assert_fails_cleanly(
+        root, tmp_path, "line 5", "stroke 0 has lists of different lengths", compiled=compiled
+    )
 
 
 def test_count_mismatch_names_both_counts(heads, tmp_path):
