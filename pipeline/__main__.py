@@ -54,8 +54,10 @@ def _report(args: argparse.Namespace) -> None:
     from pipeline.report import run_report
 
     params = load_params(args.params)
-    run_report(layout.SAMPLE_PATH, JOIN_SUMMARY, params, layout.REPORTS_DIR)
-    print(f"wrote {layout.REPORTS_DIR / params.report.name}.html")
+    run_report(
+        layout.SAMPLE_PATH, JOIN_SUMMARY, params, layout.REPORTS_DIR, layout.RAW_DIR / "manifest"
+    )
+    print(f"wrote {layout.REPORTS_DIR / params.report.name}.html and .png")
 
 
 def _demo(args: argparse.Namespace) -> None:

@@ -73,3 +73,53 @@ def browser_page(width: int = 1300, height: int = 900) -> Iterator:
             yield page
         finally:
             browser.close()
+
+
+# Screen position (page pixels) of each glyph drawn from source `source` in the plot `plot`:
+# marker centres, or bar centres.
+GLYPH_POSITIONS = """([plot_name, source_name]) => {
+  const find = FIND_VIEW;
+  const plot = find(plot_name);
+  const renderer = [...plot.renderer_views.values()].find(
+      (view) => view.model.data_source && view.model.data_source.name === source_name);
+  const box = plot.el.getBoundingClientRect();
+  const glyph = renderer.glyph;
+  const centre = (i) => [
+    glyph.sx !== undefined ? glyph.sx[i] : (glyph.sleft[i] + glyph.sright[i]) / 2,
+    glyph.sy !== undefined ? glyph.sy[i] : (glyph.stop[i] + glyph.sbottom[i]) / 2,
+  ];
+  return Array.from({length: glyph.data_size}, (_, i) => {
+    const [x, y] = centre(i);
+    return [box.left + x, box.top + y];
+  });
+}""".replace("FIND_VIEW", FIND_VIEW)
+
+# The text of the map's tooltip (one entry per drawing it lists), read from the HoverTool's view.
+MAP_TOOLTIP = """() => {
+  const find = FIND_VIEW;
+  const hover = [...find('map').tool_views.values()].find((t) => t.model.type === 'HoverTool');
+  return [...hover.ttmodels.values()].map((tooltip) => tooltip.content.innerText).join('\\n');
+}""".replace("FIND_VIEW", FIND_VIEW)
+
+# The `src` of the images in the map's tooltip.
+MAP_TOOLTIP_IMAGES = """() => {
+  const find = FIND_VIEW;
+  const hover = [...find('map').tool_views.values()].find((t) => t.model.type === 'HoverTool');
+  return [...hover.ttmodels.values()].flatMap(
+      (tooltip) => [...tooltip.content.querySelectorAll('img')].map((img) => img.src));
+}""".replace("FIND_VIEW", FIND_VIEW)
+
+# Full-set indices of the map's points that the filter leaves visible.
+VISIBLE_POINTS = """() => {
+  const doc = Bokeh.documents[0];
+  return [...doc.get_model_by_name('points').view.indices];
+}"""
+
+
+def model_value(page, name: str, expression: str):
+    """Evaluate `expression` on the Bokeh model named `name` (bound as `m`) in the page."""
+    return page.evaluate(
+        f"(name) => {{ const m = Bokeh.documents[0].get_model_by_name(name); "
+        f"return {expression}; }}",
+        name,
+    )

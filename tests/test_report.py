@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 import subprocess
@@ -9,16 +11,41 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.join import run_join
 from pipeline.params import load_params, parse_params
-from pipeline.report import run_report
+from pipeline.report import (
+    ReportInputs,
+    bitmaps_of,
+    load_inputs,
+    map_coordinates,
+    render_html,
+    run_report,
+)
+from pipeline.reportkit.drawings import from_sample
 from pipeline.sample import run_sample
+from pipeline.schema import SAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = ("octopus", "cat", "fish", "The Eiffel Tower")
+MANIFEST = {
+    "category": "octopus",
+    "drawings": "simplified",
+    "limit": 25,
+    "files": {
+        "numpy_bitmap/octopus.npy": {
+            "url": "https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap/octopus.npy",
+            "size": 19680,
+            "md5": "0123456789abcdef0123456789abcdef",
+            "crc32c": "OAVVzg==",
+            "drawings": 25,
+        }
+    },
+}
 
 
 def params_for(n: int = 60, **report):
@@ -41,8 +68,14 @@ def built(heads_layout: Path, tmp_path: Path):
     run_join(heads_layout, "simplified", CATEGORIES, tmp_path / "store", tmp_path / "join.json")
     run_sample(tmp_path / "store", CATEGORIES, params.sample, tmp_path / "sample.parquet")
 
+    manifests = tmp_path / "manifest"
+    manifests.mkdir()
+    (manifests / "octopus.json").write_text(json.dumps(MANIFEST))
+
     def build(out: Path, report_params=params) -> Path:
-        run_report(tmp_path / "sample.parquet", tmp_path / "join.json", report_params, out)
+        run_report(
+            tmp_path / "sample.parquet", tmp_path / "join.json", report_params, out, manifests
+        )
         return out
 
     return build
@@ -59,12 +92,10 @@ def test_report_is_self_contained(built, tmp_path):
 
 
 def test_two_builds_are_byte_identical(built, tmp_path):
-    first = (built(tmp_path / "a") / "heads.html").read_bytes()
-    second = (built(tmp_path / "b") / "heads.html").read_bytes()
-    assert first == second
-    assert (tmp_path / "a" / "metrics.json").read_bytes() == (
-        tmp_path / "b" / "metrics.json"
-    ).read_bytes()
+    built(tmp_path / "a")
+    built(tmp_path / "b")
+    for name in ("heads.html", "heads.png", "metrics.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
 def test_fresh_process_builds_the_same_bytes(built, tmp_path):
@@ -73,7 +104,7 @@ def test_fresh_process_builds_the_same_bytes(built, tmp_path):
         "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
         "from test_report import params_for; from pipeline.report import run_report;"
         "t = Path(sys.argv[2]);"
-        "run_report(t / 'sample.parquet', t / 'join.json', params_for(), t / 'c')"
+        "run_report(t / 'sample.parquet', t / 'join.json', params_for(), t / 'c', t / 'manifest')"
     )
     subprocess.run(
         [sys.executable, "-c", script, str(Path(__file__).parent), str(tmp_path)],
@@ -81,6 +112,9 @@ def test_fresh_process_builds_the_same_bytes(built, tmp_path):
         cwd=ROOT,
     )
     assert (tmp_path / "c" / "heads.html").read_bytes() == first
+    assert (tmp_path / "c" / "heads.png").read_bytes() == (
+        tmp_path / "a" / "heads.png"
+    ).read_bytes()
 
 
 def test_metrics(built, tmp_path):
@@ -93,6 +127,7 @@ def test_metrics(built, tmp_path):
     assert metrics["countries"] == len(counts)
     assert 0 < metrics["recognized_share"] <= 1
     assert metrics["report_bytes"] == (tmp_path / "a" / "heads.html").stat().st_size
+    assert metrics["contact_sheet_bytes"] == (tmp_path / "a" / "heads.png").stat().st_size
 
 
 def test_random_layout_and_params_change_the_page(built, tmp_path):
@@ -104,3 +139,71 @@ def test_random_layout_and_params_change_the_page(built, tmp_path):
 
 def test_shipped_report_params_parse():
     assert load_params(ROOT / "params.yaml").report.name == "quickdraw"
+
+
+def test_header_shows_the_manifest_the_alignment_and_the_attribution(built, tmp_path):
+    page = (built(tmp_path / "a") / "heads.html").read_text()
+    entry = MANIFEST["files"]["numpy_bitmap/octopus.npy"]
+    assert entry["url"] in page and entry["md5"] in page and entry["crc32c"] in page
+    summary = json.loads((tmp_path / "join.json").read_text())
+    agreement = summary["categories"]["octopus"]["alignment"]["agreement"]
+    assert f"{agreement:.4g} ({summary['categories']['octopus']['alignment']['checked']}" in page
+    assert "The Quick, Draw! Dataset" in page and "creativecommons.org/licenses/by/4.0" in page
+    assert "seed 3" in page and "The Eiffel Tower" in page
+
+
+def tiled(sample: pa.Table, times: int) -> pa.Table:
+    """The sample repeated, each copy with its own key_ids (same countries and categories)."""
+    copies = []
+    for copy in range(times):
+        keys = pa.array([k + copy for k in sample["key_id"].to_pylist()], pa.uint64())
+        copies.append(sample.set_column(0, "key_id", keys))
+    return pa.concat_tables(copies)
+
+
+def test_bytes_per_drawing(built, tmp_path):
+    """Every per-drawing column is a compact array: bitmaps dominate the page's growth."""
+    inputs = load_inputs(tmp_path / "sample.parquet", tmp_path / "join.json", params_for())
+
+    def size(times: int) -> int:
+        sample = tiled(inputs.sample, times)
+        return len(render_html(ReportInputs(sample, inputs.provenance, inputs.params)).encode())
+
+    added = inputs.sample.num_rows * 10
+    grown = size(20) - size(10)
+    bitmaps = len(base64.b64encode(gzip.compress(bitmaps_of(inputs.sample).tobytes(), 9)))
+    assert grown / added <= 400
+    assert grown / added - bitmaps / inputs.sample.num_rows < 60, "other columns: < 60 B"
+
+
+def test_key_ids_beyond_float_precision_travel_as_text():
+    sample = pa.table(
+        {
+            "key_id": pa.array([2**53 + 1, 5], pa.uint64()),
+            "category": ["cat", "cat"],
+            "countrycode": ["US", None],
+            "recognized": [True, False],
+            "timestamp": pa.array([0, 60_000_000], pa.timestamp("us", tz="UTC")),
+            "bitmap": pa.array([bytes(784), bytes(784)], pa.binary(784)),
+            "position": [0, 1],
+        },
+        schema=SAMPLE,
+    )
+    drawings = from_sample(sample, ("cat",), top=1)
+    assert list(drawings.key_id) == [str(2**53 + 1), "5"]
+    assert drawings.countries == ["??", "US"] and drawings.groups == ["??", "other"]
+    assert list(drawings.time) == [0, 60]
+
+
+def test_pca_layout_is_exact_and_separates_unlike_drawings():
+    rng = np.random.default_rng(0)
+    blank = np.zeros((20, 28, 28), np.uint8)
+    blank[:, :14] = rng.integers(0, 30, (20, 14, 28))
+    inked = blank.copy()
+    inked[:, 14:] = 255
+    coords = map_coordinates(np.concatenate([blank, inked]), "pca", seed=0)
+    assert coords.dtype == np.float32
+    first = coords[:, 0]
+    assert (first[:20].max() < first[20:].min()) or (first[20:].max() < first[:20].min())
+    again = map_coordinates(np.concatenate([blank, inked])[::-1], "pca", seed=0)[::-1]
+    np.testing.assert_allclose(again, coords, atol=1e-5)
