@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -34,7 +35,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         os.replace(staged, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

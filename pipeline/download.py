@@ -34,7 +34,7 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from pipeline.atomic import write_text
+from pipeline.atomic import fsync_dir, write_text
 from pipeline.errors import PipelineError
 from pipeline.layout import RAW_DIR, bitmap_object, drawings_object
 
@@ -499,14 +499,6 @@ def _discard(*paths: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write(f: io.RawIOBase, data: bytes, digest: _Digest) -> None:
     try:
         view = memoryview(data)
@@ -670,7 +662,7 @@ def _fetch(
     if target.suffix == ".npy":
         lines = _npy_rows(part, url, sidecar)
     os.replace(part, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     sidecar.unlink(missing_ok=True)
     entry: dict[str, Any] = {"url": url, "size": digest.size, "md5": md5}
     optional = {"crc32c": crc, "etag": plan.remote.etag, "generation": plan.remote.generation}

@@ -24,16 +24,14 @@ DRAWINGS = pa.schema(
     ]
 )
 
-#: The columns the sample stage writes for the report.
+#: The columns the sample stage writes for the report: the store's, plus the category (which
+#: the store keeps in its partition folders).
 SAMPLE = pa.schema(
     [
-        pa.field("key_id", pa.uint64(), nullable=False),
+        DRAWINGS.field("key_id"),
         pa.field("category", pa.string(), nullable=False),
-        pa.field("countrycode", pa.string()),
-        pa.field("recognized", pa.bool_(), nullable=False),
-        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("bitmap", pa.binary(BITMAP_BYTES), nullable=False),
-        pa.field("position", pa.int64(), nullable=False),
+        *(DRAWINGS.field(name) for name in ("countrycode", "recognized", "timestamp", "bitmap")),
+        DRAWINGS.field("position"),
     ]
 )
 

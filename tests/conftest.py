@@ -73,23 +73,27 @@ def heads_layout(tmp_path: Path, rendered_heads: Path) -> Path:
     return Path(shutil.copytree(rendered_heads, tmp_path / "raw"))
 
 
-@pytest.fixture
-def isolated_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for real git and dvc runs that touches nothing outside tmp_path."""
-    gitconfig = tmp_path / "gitconfig"
+def isolated_environment(home: Path) -> dict[str, str]:
+    """Environment for real git and dvc runs that touches nothing outside `home`."""
+    gitconfig = home / "gitconfig"
     gitconfig.write_text(
         "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
     )
     env = dict(os.environ)
     env.update(
         DVC_NO_ANALYTICS="1",
-        DVC_SITE_CACHE_DIR=str(tmp_path / "dvc-site-cache"),
+        DVC_SITE_CACHE_DIR=str(home / "dvc-site-cache"),
         GIT_CONFIG_GLOBAL=str(gitconfig),
         GIT_CONFIG_NOSYSTEM="1",
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         PYTHONDONTWRITEBYTECODE="1",
     )
     return env
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path) -> dict[str, str]:
+    return isolated_environment(tmp_path)
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True):

@@ -10,16 +10,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, run
+from conftest import ROOT, isolated_environment, run
 
 pytestmark = pytest.mark.slow
 
@@ -50,21 +48,7 @@ def head_of(repo: Path) -> str | None:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """conftest's isolated_env, shared by the module so that one build serves all its tests."""
-    home = tmp_path_factory.mktemp("versioning-env")
-    gitconfig = home / "gitconfig"
-    gitconfig.write_text(
-        "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
-    )
-    environ = dict(os.environ)
-    environ.update(
-        DVC_NO_ANALYTICS="1",
-        DVC_SITE_CACHE_DIR=str(home / "dvc-site-cache"),
-        GIT_CONFIG_GLOBAL=str(gitconfig),
-        GIT_CONFIG_NOSYSTEM="1",
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    return environ
+    return isolated_environment(tmp_path_factory.mktemp("versioning-env"))
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, run
+from conftest import ROOT, isolated_environment, run
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW = WORKFLOWS / "pipeline.yml"
@@ -199,20 +199,7 @@ def built_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def module_env(home: Path) -> dict[str, str]:
     """The same isolation as conftest's isolated_env, for a module-scoped build."""
-    gitconfig = home / "gitconfig"
-    gitconfig.write_text(
-        "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
-    )
-    environ = dict(os.environ)
-    environ.update(
-        DVC_NO_ANALYTICS="1",
-        DVC_SITE_CACHE_DIR=str(home / "dvc-site-cache"),
-        GIT_CONFIG_GLOBAL=str(gitconfig),
-        GIT_CONFIG_NOSYSTEM="1",
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    return environ
+    return isolated_environment(home)
 
 
 @pytest.fixture
