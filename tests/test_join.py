@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ndjson
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -49,8 +50,9 @@ def test_join_real_heads_row_by_row(heads_layout, heads, tmp_path, compiled):
         assert table.num_rows == len(lines) == summary["categories"][category]["drawings"]
         bitmaps = np.load(heads_layout / "numpy_bitmap" / f"{category}.npy")
         data = source.read_bytes()
-        for row, line in zip(table.to_pylist(), lines, strict=False):
-            record = orjson.loads(line)
+        with source.open(encoding="utf-8") as handle:
+            records = ndjson.load(handle)  # an independent reader (stdlib json) as the oracle
+        for row, line, record in zip(table.to_pylist(), lines, records, strict=True):
             assert row["key_id"] == int(record["key_id"])
             assert row["word"] == category
             assert row["countrycode"] == record["countrycode"]
