@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import nullcontext
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pipeline import atomic, binary, layout, schema
 from pipeline.drawings import LineError, line_number, parse_range, split_ranges
 from pipeline.errors import PipelineError
-from pipeline.verify import check_alignment
+from pipeline.verify import check_alignment, check_alignment_in_file
 
 ROW_GROUP = 65536
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3}
@@ -197,21 +197,31 @@ def write_partition(target: Path, bitmaps: np.ndarray, meta: pa.Table) -> None:
 
 
 def join_category(
-    files: CategoryFiles, out_root: Path, pool: Executor | None, verify_sample: int
+    files: CategoryFiles,
+    out_root: Path,
+    pool: Executor | None,
+    verify_sample: int,
+    checking: Future | None = None,
 ) -> dict:
-    """Join one category into its partition; return its summary for join.json."""
+    """Join one category into its partition; return its summary for join.json.
+
+    `checking` is the alignment check already running beside the parse, if any.
+    """
     bitmaps = load_bitmaps(files.bitmaps)
     meta = metadata_table(files, read_drawings(files, pool))
     check_pairing(files, bitmaps, meta)
-    alignment = check_alignment(
-        files.category,
-        bitmaps,
-        files.drawings,
-        meta["byte_offset"].to_numpy(),
-        meta["byte_length"].to_numpy(),
-        files.format,
-        verify_sample,
-    )
+    if checking is not None:
+        alignment = checking.result()
+    else:
+        alignment = check_alignment(
+            files.category,
+            bitmaps,
+            files.drawings,
+            meta["byte_offset"].to_numpy(),
+            meta["byte_length"].to_numpy(),
+            files.format,
+            verify_sample,
+        )
     write_partition(
         layout.partition_dir(out_root, files.category) / "part-0.parquet", bitmaps, meta
     )
@@ -245,12 +255,31 @@ def run_join(
     files = [category_files(raw_dir, drawings, category) for category in categories]
     if compiled is None:
         compiled = use_compiled(files)
-    # Threads suffice: the compiled scanner and Arrow's kernels release the GIL.
-    pool_context = ThreadPoolExecutor(os.cpu_count() or 1) if compiled else nullcontext(None)
-    with atomic.atomic_path(out_dir) as staging, pool_context as pool:
+    with atomic.atomic_path(out_dir) as staging, ExitStack() as stack:
         staging.mkdir(parents=True)
+        checks = {}
+        if compiled and verify_sample and drawings != "binary":
+            # The alignment check finds the lines it needs by itself, so it runs beside the
+            # parse instead of after it (the compiled scanner does not hold the GIL).
+            checker = stack.enter_context(ThreadPoolExecutor(1))
+            checks = {
+                item.category: checker.submit(
+                    check_alignment_in_file,
+                    item.category,
+                    item.bitmaps,
+                    item.drawings,
+                    drawings,
+                    verify_sample,
+                )
+                for item in files
+            }
+        # Threads suffice: the compiled scanner and Arrow's kernels release the GIL.
+        pool = stack.enter_context(ThreadPoolExecutor(os.cpu_count() or 1)) if compiled else None
         results = {
-            item.category: join_category(item, staging, pool, verify_sample) for item in files
+            item.category: join_category(
+                item, staging, pool, verify_sample, checks.get(item.category)
+            )
+            for item in files
         }
         checked = [r["alignment"]["agreement"] for r in results.values() if r["alignment"]]
         summary = {

@@ -68,6 +68,62 @@ def read_strokes(path: Path, offsets: np.ndarray, lengths: np.ndarray, fmt: str)
     return drawings
 
 
+def sample_rows(count: int, sample: int, seed: int = 0) -> np.ndarray:
+    """The seeded rows to re-render, in file order."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(count, size=min(sample, count), replace=False))
+
+
+def line_spans(path: Path, rows: np.ndarray, chunk: int = 16 << 20) -> tuple[np.ndarray, ...]:
+    """Byte offset and length of the given (sorted) line numbers, by counting newlines."""
+    offsets = np.zeros(len(rows), np.int64)
+    lengths = np.zeros(len(rows), np.int64)
+    wanted = line = line_start = position = 0
+    with path.open("rb") as handle:
+        while wanted < len(rows) and (data := handle.read(chunk)):
+            ends = data.count(b"\n")
+            if line + ends <= rows[wanted]:  # no wanted line ends in this chunk: skip it
+                if ends:
+                    line += ends
+                    line_start = position + data.rfind(b"\n") + 1
+            else:
+                at = 0
+                while (newline := data.find(b"\n", at)) >= 0:
+                    if wanted < len(rows) and line == rows[wanted]:
+                        offsets[wanted] = line_start
+                        lengths[wanted] = position + newline - line_start
+                        wanted += 1
+                    line += 1
+                    line_start = position + newline + 1
+                    at = newline + 1
+            position += len(data)
+    if wanted < len(rows) and line == rows[wanted] and line_start < position:
+        offsets[wanted], lengths[wanted] = line_start, position - line_start  # no final newline
+        wanted += 1
+    if wanted < len(rows):
+        raise ValueError("fewer lines than bitmaps")
+    return offsets, lengths
+
+
+def check_alignment_in_file(
+    category: str, bitmaps_path: Path, drawings_path: Path, fmt: str, sample: int
+) -> Alignment | None:
+    """`check_alignment` on its own: finds the sampled lines itself, so it can run while the
+    join parses the file. None when the counts differ (the join says so)."""
+    bitmaps = np.load(bitmaps_path, mmap_mode="r")
+    rows = sample_rows(len(bitmaps), sample)
+    try:
+        offsets, lengths = line_spans(drawings_path, rows)
+    except ValueError:
+        return None
+    full_offsets = np.zeros(len(bitmaps), np.int64)
+    full_lengths = np.zeros(len(bitmaps), np.int64)
+    full_offsets[rows], full_lengths[rows] = offsets, lengths
+    return check_alignment(
+        category, bitmaps, drawings_path, full_offsets, full_lengths, fmt, sample
+    )
+
+
 def check_alignment(
     category: str,
     bitmaps: np.ndarray,
@@ -82,8 +138,7 @@ def check_alignment(
     count = len(bitmaps)
     if sample == 0 or count == 0:
         return None
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(count, size=min(sample, count), replace=False))
+    rows = sample_rows(count, sample, seed)
     rendered = render_bitmaps(read_strokes(drawings_path, offsets[rows], lengths[rows], fmt))
     scores = correlations(rendered, np.asarray(bitmaps[rows]))
     result = Alignment(

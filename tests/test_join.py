@@ -81,20 +81,24 @@ def test_alignment_is_checked_and_recorded(heads_layout, tmp_path):
     )
 
 
-def test_shuffled_bitmaps_are_caught(heads, tmp_path):
+def test_shuffled_bitmaps_are_caught(heads, tmp_path, compiled):
     def shuffle(lines, bitmaps):
         return lines, np.random.default_rng(1).permutation(bitmaps)
 
     root = broken_layout(heads, tmp_path, shuffle)
-    assert_fails_cleanly(root, tmp_path, "cat: the bitmaps do not show the drawings", "misaligned")
+    assert_fails_cleanly(
+        root, tmp_path, "cat: the bitmaps do not show the drawings", "misaligned", compiled=compiled
+    )
 
 
-def test_bitmaps_off_by_one_are_caught(heads, tmp_path):
+def test_bitmaps_off_by_one_are_caught(heads, tmp_path, compiled):
     def shift(lines, bitmaps):
         return lines, np.roll(bitmaps, 1, axis=0)
 
     root = broken_layout(heads, tmp_path, shift)
-    assert_fails_cleanly(root, tmp_path, "do not show the drawings at the same positions")
+    assert_fails_cleanly(
+        root, tmp_path, "do not show the drawings at the same positions", compiled=compiled
+    )
 
 
 def test_store_reads_as_hive_dataset_with_spaces_in_names(heads_layout, tmp_path):
@@ -265,3 +269,20 @@ def test_limited_download_joins_into_consistent_rows(heads_layout, tmp_path):
     table = partition(out, "The Eiffel Tower")
     full = np.load(heads_layout / "numpy_bitmap" / "The Eiffel Tower.npy")
     assert table["bitmap"].to_pylist() == [row.tobytes() for row in full[:7]]
+
+
+@pytest.mark.parametrize("chunk", [100, 1 << 20])
+def test_line_spans_find_lines_by_number(heads, chunk):
+    """The out-of-process alignment check finds its lines itself, by counting newlines."""
+    from pipeline.verify import line_spans
+
+    path = heads / "raw" / "cat.ndjson"  # ends without a newline, as Google's cut files do
+    lines = read_lines(path)
+    rows = np.array([0, 3, len(lines) - 1])
+    offsets, lengths = line_spans(path, rows, chunk)
+    data = path.read_bytes()
+    assert [data[o : o + n] for o, n in zip(offsets, lengths, strict=True)] == [
+        lines[r] for r in rows
+    ]
+    with pytest.raises(ValueError, match="fewer lines"):
+        line_spans(path, np.array([len(lines)]), chunk)
