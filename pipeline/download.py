@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from pipeline.atomic import fsync_dir, write_text
 from pipeline.errors import PipelineError
-from pipeline.layout import RAW_DIR, bitmap_object, drawings_object
+from pipeline.layout import GOOGLE_BASE_URL, RAW_DIR, bitmap_object, drawings_object
 
 try:  # optional: CRC32C is checked only when the C implementation is there (the pure one is slow)
     import google_crc32c
@@ -328,7 +328,7 @@ def make_transport(base_url: str, retry: RetryPolicy | None = None) -> Transport
     if not root.is_dir():
         raise PipelineError(
             f"dataset.base_url: {root}: no such folder; {DEMO_HINT}, or Google's bucket "
-            "(https://storage.googleapis.com/quickdraw_dataset/full)"
+            f"({GOOGLE_BASE_URL})"
         )
     return LocalTransport(root, base_url)
 

@@ -1,8 +1,8 @@
 """Parse Google's ndjson drawing files: metadata and stroke statistics, line by line, in ranges.
 
 Lines in Google's own shape take a fast path: a compiled scanner (pipeline/scan.py) checks the
-strokes' structure and counts them without decoding, and one vectorised regular expression
-decodes the metadata of a whole range. Any other line is decoded in full with orjson, which
+strokes' structure and counts them without decoding, and reads the metadata in Google's key
+order straight into Arrow buffers. Any other line is decoded in full with orjson, which
 accepts it or names what is wrong (benchmarks/bench_join.py has the measurements). Files are
 split into byte ranges at line boundaries so that several threads can share one file.
 """

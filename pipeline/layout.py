@@ -11,6 +11,7 @@ PROCESSED_DIR = Path("data/processed/drawings")
 SAMPLE_PATH = Path("data/sample/sample.parquet")
 REPORTS_DIR = Path("reports")
 DEMO_DIR = Path("data/demo")
+GOOGLE_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full"
 
 
 def bitmap_object(category: str) -> str:

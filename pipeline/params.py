@@ -13,7 +13,6 @@ import yaml
 from pipeline.errors import ParamError, PipelineError
 from pipeline.layout import EXTENSIONS, google_categories
 
-GOOGLE_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full"
 DRAWING_FORMATS = ("raw", "simplified", "binary")
 RECOGNIZED_CHOICES = ("any", "true", "false")
 STRATIFY_CHOICES = ("none", "country")

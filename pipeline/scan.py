@@ -4,8 +4,9 @@ Decoding a raw line with a JSON parser builds a Python object per coordinate (ab
 thousand per drawing); this scanner walks the bytes once instead, checking the structure
 strictly (drawing = strokes of k lists of numbers, the lists of a stroke equally long, the
 line closed right after the drawing) and counting strokes and points. The metadata before the
-drawing is copied out for a vectorised regular expression. Lines that do not take this shape
-(another key order, white space, a damaged line) are flagged for the complete JSON parser.
+drawing is read in Google's key order (plain strings, a 64-bit key_id) and its texts copied out
+as Arrow buffers. Lines that do not take this shape (another key order, white space, escapes,
+a damaged line) are flagged for the complete JSON parser.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ DRAWING_KEY = np.frombuffer(b',"drawing":', dtype=np.uint8)
 NUMBER_CLASS = np.zeros(256, np.uint8)
 NUMBER_CLASS[np.frombuffer(b"0123456789", np.uint8)] = 1
 NUMBER_CLASS[np.frombuffer(b".-+eE", np.uint8)] = 2
-#: How far into a line the drawing key may start (Google's metadata is ~150 bytes).
-KEY_WINDOW = 512
 
 _OPEN, _CLOSE, _COMMA, _BRACE, _NEWLINE = 91, 93, 44, 125, 10
 

@@ -112,16 +112,13 @@ def check_alignment_in_file(
     join parses the file. None when the counts differ (the join says so)."""
     bitmaps = np.load(bitmaps_path, mmap_mode="r")
     rows = sample_rows(len(bitmaps), sample)
+    if len(rows) == 0:
+        return None
     try:
         offsets, lengths = line_spans(drawings_path, rows)
     except ValueError:
         return None
-    full_offsets = np.zeros(len(bitmaps), np.int64)
-    full_lengths = np.zeros(len(bitmaps), np.int64)
-    full_offsets[rows], full_lengths[rows] = offsets, lengths
-    return check_alignment(
-        category, bitmaps, drawings_path, full_offsets, full_lengths, fmt, sample
-    )
+    return _compare(category, bitmaps, rows, drawings_path, offsets, lengths, fmt)
 
 
 def check_alignment(
@@ -134,12 +131,28 @@ def check_alignment(
     sample: int,
     seed: int = 0,
 ) -> Alignment | None:
-    """Render `sample` seeded drawings and compare them with their bitmaps; fail if misaligned."""
+    """Render `sample` seeded drawings and compare them with their bitmaps; fail if misaligned.
+
+    `offsets` and `lengths` locate every drawing in `drawings_path`, by row.
+    """
     count = len(bitmaps)
     if sample == 0 or count == 0:
         return None
     rows = sample_rows(count, sample, seed)
-    rendered = render_bitmaps(read_strokes(drawings_path, offsets[rows], lengths[rows], fmt))
+    return _compare(category, bitmaps, rows, drawings_path, offsets[rows], lengths[rows], fmt)
+
+
+def _compare(
+    category: str,
+    bitmaps: np.ndarray,
+    rows: np.ndarray,
+    drawings_path: Path,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    fmt: str,
+) -> Alignment:
+    """Render the drawings at `rows` (found at `offsets`, `lengths`) and score the agreement."""
+    rendered = render_bitmaps(read_strokes(drawings_path, offsets, lengths, fmt))
     scores = correlations(rendered, np.asarray(bitmaps[rows]))
     result = Alignment(
         len(rows), float(np.mean(scores >= MATCH_CORRELATION)), float(np.mean(scores))
