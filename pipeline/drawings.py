@@ -1,6 +1,6 @@
 """Parse Google's ndjson drawing files: metadata and stroke statistics, line by line, in ranges.
 
-Lines in Google's own shape take a fast path: a compiled scanner (pipeline/scan.py) checks the
+Lines in Google's own shape take a fast path: a compiled scanner (pipeline/_native.c) checks the
 strokes' structure and counts them without decoding, and reads the metadata in Google's key
 order straight into Arrow buffers. Any other line is decoded in full with orjson, which
 accepts it or names what is wrong (benchmarks/bench_join.py has the measurements). Files are
@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from pipeline import _native
 from pipeline.schema import from_numpy
 
 METADATA_KEYS = ("word", "countrycode", "timestamp", "recognized", "key_id")
@@ -93,10 +94,11 @@ def _parse_line(line: bytes | bytearray, lists_per_stroke: int) -> tuple[dict, i
     return (record, *_stroke_stats(record["drawing"], lists_per_stroke))
 
 
-def _text(ends: np.ndarray, data: np.ndarray) -> pa.Array:
-    """A string column from the scanner's offsets and bytes (UTF-8 checked by the caller)."""
+def _text(ends: bytes, data: bytes) -> pa.Array:
+    """A string column from the scanner's int32 offsets and bytes (UTF-8 checked by the
+    caller)."""
     return pa.Array.from_buffers(
-        pa.string(), len(ends) - 1, [None, pa.py_buffer(ends), pa.py_buffer(data)]
+        pa.string(), len(ends) // 4 - 1, [None, pa.py_buffer(ends), pa.py_buffer(data)]
     )
 
 
@@ -105,8 +107,8 @@ def parse_range(
 ) -> pa.Table | LineError:
     """Parse the lines that begin in [start, end); return their columns or the first error.
 
-    `compiled` takes the scanner's fast path, worth its fixed start-up cost (importing numba and
-    loading the compiled code, about a second) on large files only; the decoder is exact too.
+    `compiled` takes the scanner's fast path; `compiled=False` decodes every line (tests
+    compare the two).
     """
     lists = 3 if raw else 2
     if path.stat().st_size == 0:
@@ -119,27 +121,35 @@ def parse_range(
 
 
 def _scanned(path: Path, start: int, end: int, lists: int) -> pa.Table | None:
-    """The range through the compiled scanner; None if any line is not in Google's shape."""
-    from pipeline.scan import scan_lines  # numba: imported only when it pays
+    """The range through the compiled scanner; None if any line is not in Google's shape.
 
-    buf = np.memmap(path, dtype=np.uint8, mode="r")
-    starts, lengths, stats, recognized, key_ids, shaped, ends, *texts = scan_lines(
-        buf, start, end, lists
+    The range gets its own mapping, closed when scanned: a mapping of the whole file would keep
+    every page it touched in this process's resident memory until the end.
+    """
+    base = start - start % mmap.ALLOCATIONGRANULARITY
+    with (
+        path.open("rb") as handle,
+        mmap.mmap(handle.fileno(), end - base, offset=base, access=mmap.ACCESS_READ) as view,
+    ):
+        columns = _native.scan_lines(view, start - base, end - base, lists)
+    starts, lengths, strokes, points, durations, recognized, key_ids, shaped = (
+        np.frombuffer(column, dtype) for column, dtype in zip(columns, _SCANNED_TYPES, strict=False)
     )
     if not shaped.all():
         return None
+    ends, texts = columns[8:11], columns[11:14]
     table = pa.table(
         {
             "word": _text(ends[0], texts[0]),
             "countrycode": _text(ends[1], texts[1]),
             "timestamp": _text(ends[2], texts[2]),
-            "recognized": from_numpy(recognized),
+            "recognized": from_numpy(recognized.view(np.bool_)),
             "key_id": from_numpy(key_ids),
-            "strokes": from_numpy(stats[:, 0].astype(np.int32)),
-            "points": from_numpy(stats[:, 1].astype(np.int32)),
-            "duration_ms": from_numpy(stats[:, 2]),
-            "byte_offset": from_numpy(starts),
-            "byte_length": from_numpy(lengths.astype(np.int32)),
+            "strokes": from_numpy(strokes),
+            "points": from_numpy(points),
+            "duration_ms": from_numpy(durations),
+            "byte_offset": from_numpy(starts + base),
+            "byte_length": from_numpy(lengths),
         }
     )
     try:
@@ -147,6 +157,10 @@ def _scanned(path: Path, start: int, end: int, lists: int) -> pa.Table | None:
     except pa.ArrowInvalid:
         return None  # the decoder will say which line is not
     return table
+
+
+#: The numeric columns of `_native.scan_lines`, in its order.
+_SCANNED_TYPES = (np.int64, np.int32, np.int32, np.int32, np.int64, np.uint8, np.uint64, np.uint8)
 
 
 def _decoded(path: Path, start: int, end: int, lists: int) -> pa.Table | LineError:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,17 +14,22 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import atomic, binary, layout, schema
+from pipeline.bitmaps import open_bitmaps, read_block
 from pipeline.drawings import LineError, line_number, parse_range, split_ranges
 from pipeline.errors import PipelineError
-from pipeline.verify import check_alignment, check_alignment_in_file
+from pipeline.verify import check_alignment
 
-ROW_GROUP = 65536
-PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3}
+#: Rows per row group: 12.5 MB of bitmaps, the unit the writer holds in memory and the sample
+#: stage reads for the rows it picks.
+ROW_GROUP = 16384
+#: Dictionaries only where values repeat: a bitmap, key_id or timestamp is (nearly) unique, so a
+#: dictionary for them is built only to be thrown away.
+PARQUET_OPTIONS = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": ["word", "countrycode"],
+}
 RANGE_BYTES = 32 << 20  # a thread's share of a file: small enough to balance, large to amortise
-#: From this much ndjson on, the compiled scanner (on every core) repays its start-up cost of
-#: about a second; below it (the demo data, tests), decoding each line with orjson is sooner.
-#: Real categories are 26 MB and more even simplified.
-COMPILED_MIN_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -49,42 +53,26 @@ def category_files(raw_dir: Path, drawings: str, category: str) -> CategoryFiles
     )
 
 
-def load_bitmaps(path: Path) -> np.ndarray:
-    """Memory-map a numpy_bitmap file, checking it is uint8 rows of 28x28 pixels."""
-    try:
-        bitmaps = np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found; run the download stage first") from None
-    except ValueError as exc:
-        raise PipelineError(f"{path}: not a valid .npy file ({exc}); download it again") from None
-    if bitmaps.dtype != np.uint8 or bitmaps.ndim != 2 or bitmaps.shape[1] != schema.BITMAP_BYTES:
-        raise PipelineError(
-            f"{path}: expected uint8 rows of {schema.BITMAP_BYTES} pixels (28x28), "
-            f"got {bitmaps.dtype} with shape {bitmaps.shape}"
-        )
-    return bitmaps
-
-
-def read_drawings(files: CategoryFiles, pool: Executor | None) -> pa.Table:
-    """Every drawing's metadata, stroke statistics and byte span.
-
-    With a pool: the compiled scanner on byte ranges in parallel; without: the decoder.
-    """
+def read_drawings(files: CategoryFiles, pool: Executor, compiled: bool = True) -> pa.Table:
+    """Every drawing's metadata, stroke statistics and byte span, parsed in byte ranges on
+    every core (the compiled scanner releases the GIL); `compiled=False` decodes every line."""
     path = files.drawings
     if not path.is_file():
         raise PipelineError(f"{path}: not found; run the download stage first")
     if files.format == "binary":
         return read_binary(path, files.category)
-    parts = max(1, path.stat().st_size // RANGE_BYTES) if pool else 1
-    ranges = split_ranges(path, parts)
+    ranges = split_ranges(path, max(1, path.stat().st_size // RANGE_BYTES))
     count = len(ranges)
-    arguments = (
-        [path] * count,
-        [r[0] for r in ranges],
-        [r[1] for r in ranges],
-        [files.raw] * count,
+    results = list(
+        pool.map(
+            parse_range,
+            [path] * count,
+            [r[0] for r in ranges],
+            [r[1] for r in ranges],
+            [files.raw] * count,
+            [compiled] * count,
+        )
     )
-    results = list(pool.map(parse_range, *arguments) if pool else map(parse_range, *arguments))
     for result in results:
         if isinstance(result, LineError):
             raise PipelineError(
@@ -177,14 +165,14 @@ def check_pairing(files: CategoryFiles, bitmaps: np.ndarray, meta: pa.Table) -> 
         )
 
 
-def write_partition(target: Path, bitmaps: np.ndarray, meta: pa.Table) -> None:
+def write_partition(target: Path, bitmaps: np.memmap, meta: pa.Table) -> None:
     """Write row groups one at a time, so only one group's bitmaps are in memory at once."""
     target.parent.mkdir(parents=True, exist_ok=True)
     bitmap_type = pa.binary(schema.BITMAP_BYTES)
     with pq.ParquetWriter(target, schema.DRAWINGS, **PARQUET_OPTIONS) as writer:
         for start in range(0, max(meta.num_rows, 1), ROW_GROUP):
             rows = meta.slice(start, ROW_GROUP)
-            block = np.ascontiguousarray(bitmaps[start : start + rows.num_rows])
+            block = read_block(bitmaps, start, start + rows.num_rows)
             column = pa.FixedSizeBinaryArray.from_buffers(
                 bitmap_type, rows.num_rows, [None, pa.py_buffer(block)]
             )
@@ -199,43 +187,35 @@ def write_partition(target: Path, bitmaps: np.ndarray, meta: pa.Table) -> None:
 def join_category(
     files: CategoryFiles,
     out_root: Path,
-    pool: Executor | None,
+    pool: Executor,
     verify_sample: int,
-    checking: Future | None = None,
+    compiled: bool = True,
 ) -> dict:
-    """Join one category into its partition; return its summary for join.json.
-
-    `checking` is the alignment check already running beside the parse, if any.
-    """
-    bitmaps = load_bitmaps(files.bitmaps)
-    meta = metadata_table(files, read_drawings(files, pool))
+    """Join one category into its partition; return its summary for join.json."""
+    bitmaps = open_bitmaps(files.bitmaps)
+    meta = metadata_table(files, read_drawings(files, pool, compiled))
     check_pairing(files, bitmaps, meta)
-    if checking is not None:
-        alignment = checking.result()
-    else:
-        alignment = check_alignment(
-            files.category,
-            bitmaps,
-            files.drawings,
-            meta["byte_offset"].to_numpy(),
-            meta["byte_length"].to_numpy(),
-            files.format,
-            verify_sample,
-        )
+    # The check (mostly Python) runs while the Parquet writer (native, no GIL) works.
+    checking = pool.submit(
+        check_alignment,
+        files.category,
+        bitmaps,
+        files.drawings,
+        schema.to_numpy(meta["byte_offset"]),
+        schema.to_numpy(meta["byte_length"]),
+        files.format,
+        verify_sample,
+    )
     write_partition(
         layout.partition_dir(out_root, files.category) / "part-0.parquet", bitmaps, meta
     )
+    alignment = checking.result()
     return {
         "drawings": meta.num_rows,
         "recognized": int(pc.sum(meta["recognized"]).as_py() or 0),
         "countries": len(pc.unique(meta["countrycode"])),
         "alignment": alignment.as_dict() if alignment else None,
     }
-
-
-def use_compiled(files: list[CategoryFiles]) -> bool:
-    size = sum(item.drawings.stat().st_size for item in files if item.drawings.exists())
-    return size >= COMPILED_MIN_BYTES
 
 
 def run_join(
@@ -245,40 +225,21 @@ def run_join(
     out_dir: Path,
     summary_path: Path,
     verify_sample: int = 300,
-    compiled: bool | None = None,
+    compiled: bool = True,
 ) -> dict:
     """Join every category into `out_dir` (replaced atomically) and write the summary JSON.
 
-    `compiled` picks the ndjson parser: the compiled scanner on every core, or the orjson
-    decoder on one; None picks by the total size (see COMPILED_MIN_BYTES). Both are exact.
+    `compiled=False` decodes every ndjson line with orjson instead of taking the compiled
+    scanner's fast path; both are exact (the tests compare them).
     """
     files = [category_files(raw_dir, drawings, category) for category in categories]
-    if compiled is None:
-        compiled = use_compiled(files)
-    with atomic.atomic_path(out_dir) as staging, ExitStack() as stack:
+    with (
+        atomic.atomic_path(out_dir) as staging,
+        ThreadPoolExecutor(os.cpu_count() or 1) as pool,
+    ):
         staging.mkdir(parents=True)
-        checks = {}
-        if compiled and verify_sample and drawings != "binary":
-            # The alignment check finds the lines it needs by itself, so it runs beside the
-            # parse instead of after it (the compiled scanner does not hold the GIL).
-            checker = stack.enter_context(ThreadPoolExecutor(1))
-            checks = {
-                item.category: checker.submit(
-                    check_alignment_in_file,
-                    item.category,
-                    item.bitmaps,
-                    item.drawings,
-                    drawings,
-                    verify_sample,
-                )
-                for item in files
-            }
-        # Threads suffice: the compiled scanner and Arrow's kernels release the GIL.
-        pool = stack.enter_context(ThreadPoolExecutor(os.cpu_count() or 1)) if compiled else None
         results = {
-            item.category: join_category(
-                item, staging, pool, verify_sample, checks.get(item.category)
-            )
+            item.category: join_category(item, staging, pool, verify_sample, compiled)
             for item in files
         }
         checked = [r["alignment"]["agreement"] for r in results.values() if r["alignment"]]

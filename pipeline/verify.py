@@ -14,6 +14,7 @@ import numpy as np
 import orjson
 
 from pipeline import binary
+from pipeline.bitmaps import read_rows
 from pipeline.errors import PipelineError
 from pipeline.render import render_bitmaps, simplify_strokes
 
@@ -74,53 +75,6 @@ def sample_rows(count: int, sample: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(count, size=min(sample, count), replace=False))
 
 
-def line_spans(path: Path, rows: np.ndarray, chunk: int = 16 << 20) -> tuple[np.ndarray, ...]:
-    """Byte offset and length of the given (sorted) line numbers, by counting newlines."""
-    offsets = np.zeros(len(rows), np.int64)
-    lengths = np.zeros(len(rows), np.int64)
-    wanted = line = line_start = position = 0
-    with path.open("rb") as handle:
-        while wanted < len(rows) and (data := handle.read(chunk)):
-            ends = data.count(b"\n")
-            if line + ends <= rows[wanted]:  # no wanted line ends in this chunk: skip it
-                if ends:
-                    line += ends
-                    line_start = position + data.rfind(b"\n") + 1
-            else:
-                at = 0
-                while (newline := data.find(b"\n", at)) >= 0:
-                    if wanted < len(rows) and line == rows[wanted]:
-                        offsets[wanted] = line_start
-                        lengths[wanted] = position + newline - line_start
-                        wanted += 1
-                    line += 1
-                    line_start = position + newline + 1
-                    at = newline + 1
-            position += len(data)
-    if wanted < len(rows) and line == rows[wanted] and line_start < position:
-        offsets[wanted], lengths[wanted] = line_start, position - line_start  # no final newline
-        wanted += 1
-    if wanted < len(rows):
-        raise ValueError("fewer lines than bitmaps")
-    return offsets, lengths
-
-
-def check_alignment_in_file(
-    category: str, bitmaps_path: Path, drawings_path: Path, fmt: str, sample: int
-) -> Alignment | None:
-    """`check_alignment` on its own: finds the sampled lines itself, so it can run while the
-    join parses the file. None when the counts differ (the join says so)."""
-    bitmaps = np.load(bitmaps_path, mmap_mode="r")
-    rows = sample_rows(len(bitmaps), sample)
-    if len(rows) == 0:
-        return None
-    try:
-        offsets, lengths = line_spans(drawings_path, rows)
-    except ValueError:
-        return None
-    return _compare(category, bitmaps, rows, drawings_path, offsets, lengths, fmt)
-
-
 def check_alignment(
     category: str,
     bitmaps: np.ndarray,
@@ -153,7 +107,7 @@ def _compare(
 ) -> Alignment:
     """Render the drawings at `rows` (found at `offsets`, `lengths`) and score the agreement."""
     rendered = render_bitmaps(read_strokes(drawings_path, offsets, lengths, fmt))
-    scores = correlations(rendered, np.asarray(bitmaps[rows]))
+    scores = correlations(rendered, read_rows(bitmaps, rows))
     result = Alignment(
         len(rows), float(np.mean(scores >= MATCH_CORRELATION)), float(np.mean(scores))
     )

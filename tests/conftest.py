@@ -112,7 +112,7 @@ def project(tmp_path: Path, isolated_env: dict[str, str]) -> Path:
     repo = tmp_path / "project"
     repo.mkdir()
     for name in ("pipeline", "data/demo"):
-        # numba's compiled cache comes along (copy2 keeps the mtimes it is keyed on)
+        # the compiled extension (pipeline/_native*.so, built by make setup) comes along
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("*.pyc"))
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy2(ROOT / name, repo / name)

@@ -23,7 +23,7 @@ CATEGORIES = ("octopus", "The Eiffel Tower", "cat")
 
 
 def join(
-    raw: Path, tmp_path: Path, drawings: str = "simplified", categories=CATEGORIES, compiled=None
+    raw: Path, tmp_path: Path, drawings: str = "simplified", categories=CATEGORIES, compiled=True
 ):
     out = tmp_path / "processed" / "drawings"
     summary_path = tmp_path / "processed" / "join.json"
@@ -177,7 +177,7 @@ def broken_layout(heads: Path, tmp_path: Path, damage) -> Path:
 
 
 def assert_fails_cleanly(
-    root: Path, tmp_path: Path, *fragments: str, compiled: bool | None = None
+    root: Path, tmp_path: Path, *fragments: str, compiled: bool = True
 ) -> None:
     with pytest.raises(PipelineError) as caught:
         join(root, tmp_path, categories=["cat"], compiled=compiled)
@@ -269,20 +269,3 @@ def test_limited_download_joins_into_consistent_rows(heads_layout, tmp_path):
     table = partition(out, "The Eiffel Tower")
     full = np.load(heads_layout / "numpy_bitmap" / "The Eiffel Tower.npy")
     assert table["bitmap"].to_pylist() == [row.tobytes() for row in full[:7]]
-
-
-@pytest.mark.parametrize("chunk", [100, 1 << 20])
-def test_line_spans_find_lines_by_number(heads, chunk):
-    """The out-of-process alignment check finds its lines itself, by counting newlines."""
-    from pipeline.verify import line_spans
-
-    path = heads / "raw" / "cat.ndjson"  # ends without a newline, as Google's cut files do
-    lines = read_lines(path)
-    rows = np.array([0, 3, len(lines) - 1])
-    offsets, lengths = line_spans(path, rows, chunk)
-    data = path.read_bytes()
-    assert [data[o : o + n] for o, n in zip(offsets, lengths, strict=True)] == [
-        lines[r] for r in rows
-    ]
-    with pytest.raises(ValueError, match="fewer lines"):
-        line_spans(path, np.array([len(lines)]), chunk)

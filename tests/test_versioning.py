@@ -12,6 +12,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +76,9 @@ def head_build(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) ->
     # Nothing done here may ever reach the developer's repository.
     run(["git", "remote", "remove", "origin"], repo, env)
     committed_lock = (repo / "dvc.lock").read_text()
+    # The clone's own C extension, from its own source (`make setup` does this in a checkout).
+    build_ext = ["-c", "import setuptools; setuptools.setup()", "build_ext", "--inplace", "-q"]
+    run([sys.executable, *build_ext], repo, env)
     run(["dvc", "repro"], repo, env)
     return Build(
         repo=repo,

@@ -1,0 +1,399 @@
+/* pipeline._native: the two loops that Python and numpy cannot run fast enough.
+ *
+ * scan_lines: read Google's drawing lines without decoding them. A JSON decoder builds a
+ * Python object per coordinate (about a thousand per raw drawing); this walks each line's
+ * bytes once, reads the metadata in Google's key order (plain strings, a 64-bit key_id) and
+ * checks the drawing strictly (strokes of k lists of numbers, the lists of one stroke equally
+ * long, the line closed right after the drawing) while counting strokes, points and the raw
+ * duration. Lines of any other shape are flagged for the complete decoder in drawings.py.
+ * It runs without the GIL, so threads scan parts of one file on every core.
+ *
+ * rdp_keep: Ramer-Douglas-Peucker on one stroke, for the alignment check's simplification.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 1 for a digit, 2 for the other characters of a JSON number, 0 for anything else. */
+static uint8_t number_class[256];
+
+typedef struct {
+    char *data;
+    size_t size, capacity;
+} Column;
+
+static int column_put(Column *column, const void *value, size_t size)
+{
+    if (column->size + size > column->capacity) {
+        size_t capacity = column->capacity ? column->capacity : 1 << 16;
+        while (capacity < column->size + size)
+            capacity *= 2;
+        char *grown = realloc(column->data, capacity);
+        if (grown == NULL)
+            return -1;
+        column->data = grown;
+        column->capacity = capacity;
+    }
+    memcpy(column->data + column->size, value, size);
+    column->size += size;
+    return 0;
+}
+
+/* The columns scan_lines returns, in this order. */
+enum {
+    STARTS, LENGTHS, STROKES, POINTS, DURATIONS, RECOGNIZED, KEY_IDS, SHAPED,
+    WORD_ENDS, COUNTRY_ENDS, TIME_ENDS, WORDS, COUNTRIES, TIMES, COLUMNS
+};
+
+typedef struct {
+    const uint8_t *buf;
+    Py_ssize_t n;
+} Text;
+
+/* Index after `literal` if buf[i:] starts with it, else -1. */
+static Py_ssize_t literal(Text t, Py_ssize_t i, const char *literal, Py_ssize_t size)
+{
+    if (i < 0 || i + size > t.n || memcmp(t.buf + i, literal, size) != 0)
+        return -1;
+    return i + size;
+}
+#define LITERAL(t, i, s) literal((t), (i), (s), (Py_ssize_t)sizeof(s) - 1)
+
+/* Index of the closing quote of a plain string (no escapes, no control bytes), or -1. */
+static Py_ssize_t plain_string(Text t, Py_ssize_t i)
+{
+    if (i < 0)
+        return -1;
+    for (; i < t.n; i++) {
+        uint8_t byte = t.buf[i];
+        if (byte == '"')
+            return i;
+        if (byte == '\\' || byte < 32)
+            return -1;
+    }
+    return -1;
+}
+
+/* The number in buf[start:end], already checked to hold only number characters. */
+static double number_value(const uint8_t *buf, Py_ssize_t i, Py_ssize_t end)
+{
+    int negative = buf[i] == '-';
+    double value = 0.0;
+    if (negative)
+        i++;
+    for (; i < end && buf[i] >= '0' && buf[i] <= '9'; i++)
+        value = value * 10.0 + (buf[i] - '0');
+    if (i < end && buf[i] == '.') {
+        double scale = 0.1;
+        for (i++; i < end && buf[i] >= '0' && buf[i] <= '9'; i++) {
+            value += (buf[i] - '0') * scale;
+            scale *= 0.1;
+        }
+    }
+    if (i < end && (buf[i] == 'e' || buf[i] == 'E')) {
+        int exponent_negative = 0, exponent = 0;
+        i++;
+        if (i < end && (buf[i] == '-' || buf[i] == '+'))
+            exponent_negative = buf[i++] == '-';
+        for (; i < end && buf[i] >= '0' && buf[i] <= '9' && exponent < 10000; i++)
+            exponent = exponent * 10 + (buf[i] - '0');
+        value *= pow(10.0, exponent_negative ? -exponent : exponent);
+    }
+    return negative ? -value : value;
+}
+
+typedef struct {
+    int32_t strokes, points;
+    int64_t duration;
+} Drawing;
+
+/* Check the drawing opening at buf[i] (`lists` lists per stroke); index after it, or -1. */
+static Py_ssize_t scan_drawing(Text t, Py_ssize_t i, int lists, Drawing *drawing)
+{
+    const uint8_t *buf = t.buf;
+    Py_ssize_t n = t.n, first_time = -1, last_start = 0, last_end = 0;
+    int64_t strokes = 0, points = 0;
+    if (i >= n || buf[i++] != '[')
+        return -1;
+    for (;;) {
+        Py_ssize_t length = -1;
+        if (i >= n || buf[i++] != '[')
+            return -1;
+        for (int list = 0; list < lists; list++) {
+            Py_ssize_t count = 0;
+            if (list > 0 && (i >= n || buf[i++] != ','))
+                return -1;
+            if (i >= n || buf[i++] != '[')
+                return -1;
+            for (;;) {
+                Py_ssize_t start = i;
+                int digits = 0;
+                uint8_t kind, separator;
+                while (i < n && (kind = number_class[buf[i]]) != 0) {
+                    digits |= kind & 1;
+                    i++;
+                }
+                if (!digits || i >= n)
+                    return -1;
+                if (list == 2) { /* raw: the times */
+                    if (first_time < 0)
+                        first_time = start;
+                    last_start = start;
+                    last_end = i;
+                }
+                count++;
+                separator = buf[i++];
+                if (separator == ']')
+                    break;
+                if (separator != ',')
+                    return -1;
+            }
+            if (length >= 0 && count != length)
+                return -1;
+            length = count;
+        }
+        if (i >= n || buf[i++] != ']')
+            return -1;
+        strokes++;
+        points += length;
+        if (strokes > INT32_MAX || points > INT32_MAX || i >= n)
+            return -1;
+        if (buf[i] == ']') {
+            drawing->strokes = (int32_t)strokes;
+            drawing->points = (int32_t)points;
+            drawing->duration = 0;
+            if (lists == 3) {
+                Py_ssize_t first_end = first_time;
+                while (number_class[buf[first_end]])
+                    first_end++;
+                drawing->duration = (int64_t)(number_value(buf, last_start, last_end) -
+                                              number_value(buf, first_time, first_end));
+            }
+            return i + 1;
+        }
+        if (buf[i++] != ',')
+            return -1;
+    }
+}
+
+typedef struct {
+    Py_ssize_t spans[6]; /* word, countrycode, timestamp: [start, end) */
+    uint8_t recognized;
+    uint64_t key_id;
+} Metadata;
+
+/* Google's metadata in Google's key order; the index of the drawing's value, or -1. */
+static Py_ssize_t scan_metadata(Text t, Py_ssize_t i, Metadata *meta)
+{
+    static const char *const leads[3] = {"{\"word\":\"", "\",\"countrycode\":\"",
+                                         "\",\"timestamp\":\""};
+    for (int field = 0; field < 3; field++) {
+        i = literal(t, i, leads[field], (Py_ssize_t)strlen(leads[field]));
+        Py_ssize_t close = plain_string(t, i);
+        if (close < 0)
+            return -1;
+        meta->spans[2 * field] = i;
+        meta->spans[2 * field + 1] = close;
+        i = close;
+    }
+    i = LITERAL(t, i, "\",\"recognized\":");
+    if (i < 0)
+        return -1;
+    Py_ssize_t after = LITERAL(t, i, "true");
+    meta->recognized = after >= 0;
+    if (after < 0 && (after = LITERAL(t, i, "false")) < 0)
+        return -1;
+    i = LITERAL(t, after, ",\"key_id\":\"");
+    if (i < 0)
+        return -1;
+    uint64_t key_id = 0;
+    int digits = 0;
+    /* 19 digits always fit in 64 bits; longer ids go to the decoder, which checks the range */
+    for (; i < t.n && t.buf[i] >= '0' && t.buf[i] <= '9' && digits < 19; i++, digits++)
+        key_id = key_id * 10 + (t.buf[i] - '0');
+    if (digits == 0)
+        return -1;
+    meta->key_id = key_id;
+    return LITERAL(t, i, "\",\"drawing\":");
+}
+
+/* Scan the lines that begin in buf[start:end]; 0, or -1 when out of memory. */
+static int scan(Text t, Py_ssize_t start, Py_ssize_t end, int lists, Column *columns)
+{
+    static const int32_t zero = 0;
+    for (int text = 0; text < 3; text++)
+        if (column_put(&columns[WORD_ENDS + text], &zero, sizeof zero))
+            return -1;
+    Py_ssize_t i = start;
+    while (i < end && i < t.n) {
+        Metadata meta;
+        Drawing drawing = {0, 0, 0};
+        uint8_t shaped = 0;
+        Py_ssize_t line_end = -1, drawing_start = scan_metadata(t, i, &meta);
+        if (drawing_start >= 0) {
+            Py_ssize_t after = scan_drawing(t, drawing_start, lists, &drawing);
+            if (after >= 0 && after < t.n && t.buf[after] == '}' &&
+                (after + 1 == t.n || t.buf[after + 1] == '\n')) {
+                line_end = after + 1;
+                shaped = 1;
+            }
+        }
+        if (!shaped) { /* another shape: the complete decoder will look at this line */
+            const uint8_t *newline = memchr(t.buf + i, '\n', t.n - i);
+            line_end = newline ? newline - t.buf : t.n;
+            memset(&meta, 0, sizeof meta);
+            drawing = (Drawing){0, 0, 0};
+        }
+        int64_t line_start = i;
+        int32_t length = (int32_t)(line_end - i);
+        int failed = column_put(&columns[STARTS], &line_start, 8) |
+                     column_put(&columns[LENGTHS], &length, 4) |
+                     column_put(&columns[STROKES], &drawing.strokes, 4) |
+                     column_put(&columns[POINTS], &drawing.points, 4) |
+                     column_put(&columns[DURATIONS], &drawing.duration, 8) |
+                     column_put(&columns[RECOGNIZED], &meta.recognized, 1) |
+                     column_put(&columns[KEY_IDS], &meta.key_id, 8) |
+                     column_put(&columns[SHAPED], &shaped, 1);
+        for (int text = 0; text < 3; text++) {
+            Column *data = &columns[WORDS + text];
+            Py_ssize_t size = meta.spans[2 * text + 1] - meta.spans[2 * text];
+            failed |= column_put(data, t.buf + meta.spans[2 * text], size);
+            int32_t text_end = (int32_t)data->size;
+            failed |= data->size > INT32_MAX;
+            failed |= column_put(&columns[WORD_ENDS + text], &text_end, 4);
+        }
+        if (failed)
+            return -1;
+        i = line_end + 1;
+    }
+    return 0;
+}
+
+static PyObject *scan_lines(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t start, end;
+    int lists;
+    if (!PyArg_ParseTuple(args, "y*nni", &view, &start, &end, &lists))
+        return NULL;
+    if (lists != 2 && lists != 3) {
+        PyBuffer_Release(&view);
+        return PyErr_Format(PyExc_ValueError, "lists must be 2 or 3, not %d", lists);
+    }
+    Column columns[COLUMNS];
+    memset(columns, 0, sizeof columns);
+    Text text = {view.buf, view.len};
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = scan(text, start < 0 ? 0 : start, end, lists, columns);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyObject *result = status ? PyErr_NoMemory() : PyTuple_New(COLUMNS);
+    for (int c = 0; c < COLUMNS; c++) {
+        if (result != NULL) {
+            PyObject *bytes = PyBytes_FromStringAndSize(columns[c].data, columns[c].size);
+            if (bytes == NULL)
+                Py_CLEAR(result);
+            else
+                PyTuple_SET_ITEM(result, c, bytes);
+        }
+        free(columns[c].data);
+    }
+    return result;
+}
+
+/* RDP over points[0..n) (x, y pairs); sets keep[q] = 1 for the points it keeps. */
+static void rdp(const double *points, Py_ssize_t n, double epsilon, uint8_t *keep,
+                Py_ssize_t *stack)
+{
+    Py_ssize_t top = 0;
+    memset(keep, 0, n);
+    keep[0] = keep[n - 1] = 1;
+    stack[top++] = 0;
+    stack[top++] = n - 1;
+    while (top > 0) {
+        Py_ssize_t j = stack[--top], i = stack[--top];
+        if (j <= i + 1)
+            continue;
+        double ax = points[2 * i], ay = points[2 * i + 1];
+        double abx = points[2 * j] - ax, aby = points[2 * j + 1] - ay;
+        double chord = hypot(abx, aby), best = -1.0;
+        Py_ssize_t far = i + 1;
+        for (Py_ssize_t q = i + 1; q < j; q++) {
+            double rx = points[2 * q] - ax, ry = points[2 * q + 1] - ay;
+            double distance = chord > 0 ? fabs(abx * ry - aby * rx) / chord : hypot(rx, ry);
+            if (distance > best) {
+                best = distance;
+                far = q;
+            }
+        }
+        if (best > epsilon) {
+            keep[far] = 1;
+            stack[top++] = far;
+            stack[top++] = j;
+            stack[top++] = i;
+            stack[top++] = far;
+        }
+    }
+}
+
+static PyObject *rdp_keep(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer points, keep;
+    double epsilon;
+    if (!PyArg_ParseTuple(args, "y*w*d", &points, &keep, &epsilon))
+        return NULL;
+    Py_ssize_t n = keep.len;
+    PyObject *result = Py_None;
+    if (n < 1 || points.len != n * 2 * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "rdp_keep: points must be n (x, y) doubles, n >= 1");
+        result = NULL;
+    } else {
+        /* each stroke point is pushed at most once, as two pairs of indices */
+        Py_ssize_t *stack = PyMem_RawMalloc(sizeof(Py_ssize_t) * (4 * n + 2));
+        if (stack == NULL) {
+            result = PyErr_NoMemory();
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            rdp(points.buf, n, epsilon, keep.buf, stack);
+            Py_END_ALLOW_THREADS
+            PyMem_RawFree(stack);
+        }
+    }
+    PyBuffer_Release(&points);
+    PyBuffer_Release(&keep);
+    Py_XINCREF(result);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan_lines", scan_lines, METH_VARARGS,
+     "scan_lines(buffer, start, end, lists) -> 14 bytes objects: per line start (int64), "
+     "length (int32), strokes (int32), points (int32), duration (int64), recognized (uint8), "
+     "key_id (uint64), in Google's shape (uint8); word, countrycode and timestamp as Arrow "
+     "offsets (int32, n + 1) and then their bytes. Lines not in Google's shape have zeros."},
+    {"rdp_keep", rdp_keep, METH_VARARGS,
+     "rdp_keep(points, keep, epsilon): Ramer-Douglas-Peucker over float64 (n, 2) points; "
+     "sets keep (uint8, n) to 1 for the points kept."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pipeline._native",
+    .m_doc = "Compiled kernels: see pipeline/_native.c.",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    for (const char *c = "0123456789"; *c; c++)
+        number_class[(uint8_t)*c] = 1;
+    for (const char *c = ".-+eE"; *c; c++)
+        number_class[(uint8_t)*c] = 2;
+    return PyModule_Create(&module);
+}
