@@ -17,9 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 1 for a digit, 2 for the other characters of a JSON number, 0 for anything else. */
-static uint8_t number_class[256];
-
 typedef struct {
     char *data;
     size_t size, capacity;
@@ -77,32 +74,46 @@ static Py_ssize_t plain_string(Text t, Py_ssize_t i)
     return -1;
 }
 
-/* The number in buf[start:end], already checked to hold only number characters. */
-static double number_value(const uint8_t *buf, Py_ssize_t i, Py_ssize_t end)
+static int is_digit(uint8_t byte)
 {
-    int negative = buf[i] == '-';
-    double value = 0.0;
-    if (negative)
+    return byte >= '0' && byte <= '9';
+}
+
+/* Index after the number at buf[i], or -1. Google writes -?(0|[1-9][0-9]*)(.[0-9]+)?; numbers
+ * with an exponent or too many digits for a double (which the decoder rejects as infinite) are
+ * left to the decoder. */
+static Py_ssize_t json_number(const uint8_t *buf, Py_ssize_t i, Py_ssize_t n)
+{
+    if (i < n && buf[i] == '-')
         i++;
-    for (; i < end && buf[i] >= '0' && buf[i] <= '9'; i++)
-        value = value * 10.0 + (buf[i] - '0');
-    if (i < end && buf[i] == '.') {
-        double scale = 0.1;
-        for (i++; i < end && buf[i] >= '0' && buf[i] <= '9'; i++) {
-            value += (buf[i] - '0') * scale;
-            scale *= 0.1;
-        }
+    if (i >= n || !is_digit(buf[i]))
+        return -1;
+    Py_ssize_t integer = i;
+    if (buf[i++] != '0')
+        while (i < n && is_digit(buf[i]))
+            i++;
+    if (i - integer > 300)
+        return -1;
+    if (i < n && buf[i] == '.') {
+        if (++i >= n || !is_digit(buf[i]))
+            return -1;
+        while (i < n && is_digit(buf[i]))
+            i++;
     }
-    if (i < end && (buf[i] == 'e' || buf[i] == 'E')) {
-        int exponent_negative = 0, exponent = 0;
-        i++;
-        if (i < end && (buf[i] == '-' || buf[i] == '+'))
-            exponent_negative = buf[i++] == '-';
-        for (; i < end && buf[i] >= '0' && buf[i] <= '9' && exponent < 10000; i++)
-            exponent = exponent * 10 + (buf[i] - '0');
-        value *= pow(10.0, exponent_negative ? -exponent : exponent);
-    }
-    return negative ? -value : value;
+    if (i < n && (buf[i] == 'e' || buf[i] == 'E'))
+        return -1;
+    return i;
+}
+
+/* The value of the JSON number in buf[start:end], correctly rounded; NAN if it is too long. */
+static double number_value(const uint8_t *buf, Py_ssize_t start, Py_ssize_t end)
+{
+    char text[64];
+    if (end - start >= (Py_ssize_t)sizeof text)
+        return NAN;
+    memcpy(text, buf + start, end - start);
+    text[end - start] = '\0';
+    return strtod(text, NULL);
 }
 
 typedef struct {
@@ -114,7 +125,7 @@ typedef struct {
 static Py_ssize_t scan_drawing(Text t, Py_ssize_t i, int lists, Drawing *drawing)
 {
     const uint8_t *buf = t.buf;
-    Py_ssize_t n = t.n, first_time = -1, last_start = 0, last_end = 0;
+    Py_ssize_t n = t.n, first_start = -1, first_end = 0, last_start = 0, last_end = 0;
     int64_t strokes = 0, points = 0;
     if (i >= n || buf[i++] != '[')
         return -1;
@@ -130,17 +141,15 @@ static Py_ssize_t scan_drawing(Text t, Py_ssize_t i, int lists, Drawing *drawing
                 return -1;
             for (;;) {
                 Py_ssize_t start = i;
-                int digits = 0;
-                uint8_t kind, separator;
-                while (i < n && (kind = number_class[buf[i]]) != 0) {
-                    digits |= kind & 1;
-                    i++;
-                }
-                if (!digits || i >= n)
+                uint8_t separator;
+                i = json_number(buf, i, n);
+                if (i < 0 || i >= n)
                     return -1;
                 if (list == 2) { /* raw: the times */
-                    if (first_time < 0)
-                        first_time = start;
+                    if (first_start < 0) {
+                        first_start = start;
+                        first_end = i;
+                    }
                     last_start = start;
                     last_end = i;
                 }
@@ -166,11 +175,11 @@ static Py_ssize_t scan_drawing(Text t, Py_ssize_t i, int lists, Drawing *drawing
             drawing->points = (int32_t)points;
             drawing->duration = 0;
             if (lists == 3) {
-                Py_ssize_t first_end = first_time;
-                while (number_class[buf[first_end]])
-                    first_end++;
-                drawing->duration = (int64_t)(number_value(buf, last_start, last_end) -
-                                              number_value(buf, first_time, first_end));
+                double duration = number_value(buf, last_start, last_end) -
+                                  number_value(buf, first_start, first_end);
+                if (!(fabs(duration) < 9e18)) /* NAN, or no int64: the decoder decides */
+                    return -1;
+                drawing->duration = (int64_t)duration;
             }
             return i + 1;
         }
@@ -391,9 +400,5 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__native(void)
 {
-    for (const char *c = "0123456789"; *c; c++)
-        number_class[(uint8_t)*c] = 1;
-    for (const char *c = ".-+eE"; *c; c++)
-        number_class[(uint8_t)*c] = 2;
     return PyModule_Create(&module);
 }

@@ -88,7 +88,7 @@ def _metadata(record: object, *, with_drawing: bool = True) -> dict:
     return record
 
 
-def _parse_line(line: bytes | bytearray, lists_per_stroke: int) -> tuple[dict, int, int, int]:
+def decode_line(line: bytes | bytearray, lists_per_stroke: int) -> tuple[dict, int, int, int]:
     """The slow, complete way: decode the whole line. Raises on anything malformed."""
     record = _metadata(orjson.loads(line))
     return (record, *_stroke_stats(record["drawing"], lists_per_stroke))
@@ -174,7 +174,7 @@ def _decoded(path: Path, start: int, end: int, lists: int) -> pa.Table | LineErr
         line_end = data.find(b"\n", line_start)
         line_end = len(data) if line_end < 0 else line_end
         try:
-            record, strokes, points, duration = _parse_line(data[line_start:line_end], lists)
+            record, strokes, points, duration = decode_line(data[line_start:line_end], lists)
         except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
             return LineError(start + line_start, str(exc) or type(exc).__name__)
         values = (
