@@ -165,13 +165,15 @@ def check_pairing(files: CategoryFiles, bitmaps: np.ndarray, meta: pa.Table) -> 
         )
 
 
-def write_partition(target: Path, bitmaps: np.memmap, meta: pa.Table) -> None:
+def write_partition(
+    target: Path, bitmaps: np.memmap, meta: pa.Table, row_group: int = ROW_GROUP
+) -> None:
     """Write row groups one at a time, so only one group's bitmaps are in memory at once."""
     target.parent.mkdir(parents=True, exist_ok=True)
     bitmap_type = pa.binary(schema.BITMAP_BYTES)
     with pq.ParquetWriter(target, schema.DRAWINGS, **PARQUET_OPTIONS) as writer:
-        for start in range(0, max(meta.num_rows, 1), ROW_GROUP):
-            rows = meta.slice(start, ROW_GROUP)
+        for start in range(0, max(meta.num_rows, 1), row_group):
+            rows = meta.slice(start, row_group)
             block = read_block(bitmaps, start, start + rows.num_rows)
             column = pa.FixedSizeBinaryArray.from_buffers(
                 bitmap_type, rows.num_rows, [None, pa.py_buffer(block)]
@@ -180,7 +182,7 @@ def write_partition(target: Path, bitmaps: np.memmap, meta: pa.Table) -> None:
                 rows.append_column("bitmap", column)
                 .select(schema.DRAWINGS.names)
                 .cast(schema.DRAWINGS),
-                row_group_size=ROW_GROUP,
+                row_group_size=row_group,
             )
 
 

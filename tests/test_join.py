@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ndjson
@@ -14,9 +15,16 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import read_lines, rendered_bitmaps, write_category
 
-from pipeline import layout
+from pipeline import layout, schema
+from pipeline.bitmaps import open_bitmaps
 from pipeline.errors import PipelineError
-from pipeline.join import run_join
+from pipeline.join import (
+    category_files,
+    metadata_table,
+    read_drawings,
+    run_join,
+    write_partition,
+)
 from pipeline.render import render_bitmaps, simplify_strokes
 
 CATEGORIES = ("octopus", "The Eiffel Tower", "cat")
@@ -269,3 +277,28 @@ def test_limited_download_joins_into_consistent_rows(heads_layout, tmp_path):
     table = partition(out, "The Eiffel Tower")
     full = np.load(heads_layout / "numpy_bitmap" / "The Eiffel Tower.npy")
     assert table["bitmap"].to_pylist() == [row.tobytes() for row in full[:7]]
+
+
+def test_row_groups_carry_their_own_bitmaps(heads_layout, tmp_path):
+    """The writer reads the npy one row group at a time: each group gets its own rows."""
+    files = category_files(heads_layout, "simplified", "cat")
+    bitmaps = open_bitmaps(files.bitmaps)
+    with ThreadPoolExecutor(2) as pool:
+        meta = metadata_table(files, read_drawings(files, pool))
+    target = tmp_path / "part-0.parquet"
+    write_partition(target, bitmaps, meta, row_group=7)
+    written = pq.ParquetFile(target)
+    assert written.num_row_groups == -(-len(bitmaps) // 7) > 2
+    expected = [row.tobytes() for row in np.load(files.bitmaps)]
+    assert written.read(columns=["bitmap"])["bitmap"].to_pylist() == expected
+    assert written.read(columns=["position"])["position"].to_pylist() == list(range(len(expected)))
+
+
+def test_numeric_columns_reach_numpy_at_their_offsets():
+    """schema.to_numpy (which avoids pyarrow's pandas import) honours slices and chunks."""
+    column = pa.chunked_array(
+        [pa.array(np.arange(10, dtype=np.int64)).slice(3, 4), pa.array([100, 101], pa.int64())]
+    )
+    assert schema.to_numpy(column).tolist() == [3, 4, 5, 6, 100, 101]
+    with pytest.raises(TypeError, match="without nulls"):
+        schema.to_numpy(pa.array([1, None], pa.int64()))
