@@ -40,10 +40,8 @@ def read_block(bitmaps: np.memmap, start: int, stop: int) -> bytes:
         return os.pread(handle.fileno(), (stop - start) * size, bitmaps.offset + start * size)
 
 
-def read_rows(bitmaps: np.memmap | np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The given rows, shape (len(rows), 784); plain arrays are indexed directly."""
-    if not isinstance(bitmaps, np.memmap):
-        return np.asarray(bitmaps[rows])
+def read_rows(bitmaps: np.memmap, rows: np.ndarray) -> np.ndarray:
+    """The given rows, shape (len(rows), 784)."""
     size = schema.BITMAP_BYTES
     out = np.empty((len(rows), size), np.uint8)
     with open(bitmaps.filename, "rb") as handle:

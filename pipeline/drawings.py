@@ -133,7 +133,8 @@ def _scanned(path: Path, start: int, end: int, lists: int) -> pa.Table | None:
     ):
         columns = _native.scan_lines(view, start - base, end - base, lists)
     starts, lengths, strokes, points, durations, recognized, key_ids, shaped = (
-        np.frombuffer(column, dtype) for column, dtype in zip(columns, _SCANNED_TYPES, strict=False)
+        np.frombuffer(column, dtype)
+        for column, dtype in zip(columns[:8], _SCANNED_TYPES, strict=True)
     )
     if not shaped.all():
         return None

@@ -77,7 +77,7 @@ def sample_rows(count: int, sample: int, seed: int = 0) -> np.ndarray:
 
 def check_alignment(
     category: str,
-    bitmaps: np.ndarray,
+    bitmaps: np.memmap,
     drawings_path: Path,
     offsets: np.ndarray,
     lengths: np.ndarray,
@@ -93,20 +93,7 @@ def check_alignment(
     if sample == 0 or count == 0:
         return None
     rows = sample_rows(count, sample, seed)
-    return _compare(category, bitmaps, rows, drawings_path, offsets[rows], lengths[rows], fmt)
-
-
-def _compare(
-    category: str,
-    bitmaps: np.ndarray,
-    rows: np.ndarray,
-    drawings_path: Path,
-    offsets: np.ndarray,
-    lengths: np.ndarray,
-    fmt: str,
-) -> Alignment:
-    """Render the drawings at `rows` (found at `offsets`, `lengths`) and score the agreement."""
-    rendered = render_bitmaps(read_strokes(drawings_path, offsets, lengths, fmt))
+    rendered = render_bitmaps(read_strokes(drawings_path, offsets[rows], lengths[rows], fmt))
     scores = correlations(rendered, read_rows(bitmaps, rows))
     result = Alignment(
         len(rows), float(np.mean(scores >= MATCH_CORRELATION)), float(np.mean(scores))
