@@ -3,8 +3,10 @@
 Serves folders in Google's layout (first folder holding the object wins) with HEAD, GET,
 Range (206 + Content-Range), If-Match (412), ETag, x-goog-generation and x-goog-hash, and
 injects faults the tests ask for. It counts the body bytes it sent per object, so a test can
-assert what a resume re-transferred. Run it as a script to serve a folder from its own
-process (the benchmark does): `python tests/gcs_server.py FOLDER [--port N]`.
+assert what a resume re-transferred. `rate` caps every connection at that many bytes a second
+(a token bucket per connection, real throttled sends), as cloud endpoints cap a single stream.
+Run it as a script to serve a folder from its own process (the benchmark does):
+`python tests/gcs_server.py FOLDER [--port N] [--rate BYTES_PER_SECOND]`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,11 +40,16 @@ class Faults:
     """What goes wrong, per object path (e.g. `numpy_bitmap/cat.npy`); set by the test."""
 
     drop_after: dict[str, int] = field(default_factory=dict)  # close after K body bytes, once
+    # the same for the one request whose range starts at byte S: {(object, S): K}
+    drop_range: dict[tuple[str, int], int] = field(default_factory=dict)
     stall_after: dict[str, int] = field(default_factory=dict)  # hang after K bytes, until stop
+    stall_range: dict[tuple[str, int], int] = field(default_factory=dict)  # as drop_range
     fail: dict[str, int] = field(default_factory=dict)  # answer 503 this many times first
     missing: set[str] = field(default_factory=set)  # answer 404 although the file exists
     corrupt: set[str] = field(default_factory=set)  # flip one byte, keep the headers
-    ignore_range: bool = False  # answer 200 with the whole object to every Range
+    ignore_range: bool = False  # answer 200 with the whole object to every Range (and do not
+    # announce `Accept-Ranges: bytes`, as such servers do not), unless `announce_ranges`
+    announce_ranges: bool = False
 
 
 def _digests(path: Path) -> tuple[str, str | None]:
@@ -58,8 +66,9 @@ def _digests(path: Path) -> tuple[str, str | None]:
 class GCSServer:
     """`with GCSServer(folder) as server:` serves `server.base_url` from a thread on 127.0.0.1."""
 
-    def __init__(self, *roots: Path, port: int = 0) -> None:
+    def __init__(self, *roots: Path, port: int = 0, rate: float | None = None) -> None:
         self.roots = [Path(root) for root in roots]
+        self.rate = rate  # bytes per second per connection (None: as fast as the kernel goes)
         self.faults = Faults()
         self.served: Counter[str] = Counter()  # body bytes sent per object
         self.requests: list[tuple[str, str, str | None]] = []  # (method, object, Range)
@@ -67,7 +76,7 @@ class GCSServer:
         self.release = threading.Event()  # set on stop: stalled responses end
         self._lock = threading.Lock()
         self._hashes: dict[tuple[Path, int, int], tuple[str, str | None]] = {}
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self.httpd = _Server(("127.0.0.1", port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.gcs = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
@@ -110,7 +119,7 @@ class GCSServer:
             self._hashes[key] = _digests(path)
         return self._hashes[key]
 
-    def take(self, table: dict[str, int], obj: str) -> int | None:
+    def take(self, table: dict, obj: object) -> int | None:
         """Pop a once-only fault for `obj` (thread-safe)."""
         with self._lock:
             return table.pop(obj, None)
@@ -120,9 +129,36 @@ class GCSServer:
             self.served[obj] += n
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many clients open several connections at once
+
+
+class _Bucket:
+    """A token bucket: `take(n)` returns once `n` bytes fit in `rate` bytes a second."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.burst = max(rate / 50, 64 * 1024)  # 20 ms of sending at most in one go
+        self.tokens = 0.0
+        self.stamp = time.monotonic()
+
+    def take(self, n: int) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= n
+        if self.tokens < 0:
+            time.sleep(-self.tokens / self.rate)  # the server pacing itself, not a test waiting
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: ThreadingHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        rate = self.server.gcs.rate  # type: ignore[attr-defined]
+        self.bucket = _Bucket(rate) if rate else None  # one per connection
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -170,7 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(end - start))
-        self.send_header("Accept-Ranges", "bytes")
+        if not gcs.faults.ignore_range or gcs.faults.announce_ranges:
+            self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", etag)
         self.send_header("x-goog-generation", str(file.stat().st_mtime_ns // 1000))
         self.send_header("x-goog-stored-content-length", str(size))
@@ -186,10 +223,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_body(self, gcs: GCSServer, obj: str, file: Path, start: int, end: int) -> None:
         drop = gcs.take(gcs.faults.drop_after, obj)
+        if drop is None:
+            drop = gcs.take(gcs.faults.drop_range, (obj, start))
         stall = gcs.take(gcs.faults.stall_after, obj)
+        if stall is None:
+            stall = gcs.take(gcs.faults.stall_range, (obj, start))
         corrupt = obj in gcs.faults.corrupt
         with open(file, "rb") as f:
-            if drop is None and stall is None and not corrupt:
+            if drop is None and stall is None and not corrupt and self.bucket is None:
                 try:  # the fast path: the kernel copies file to socket (sendfile)
                     gcs.count(obj, self.connection.sendfile(f, start, end - start))
                 except OSError:
@@ -199,8 +240,11 @@ class _Handler(BaseHTTPRequestHandler):
             flip = file.stat().st_size // 2
             pos = start
             f.seek(start)
+            step = CHUNK if self.bucket is None else 64 * 1024
             while pos < min(end, cut):
-                data = bytearray(f.read(min(CHUNK, min(end, cut) - pos)))
+                data = bytearray(f.read(min(step, min(end, cut) - pos)))
+                if self.bucket is not None:
+                    self.bucket.take(len(data))
                 if corrupt and pos <= flip < pos + len(data):
                     data[flip - pos] ^= 0xFF
                 try:
@@ -223,8 +267,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--rate", type=float, help="cap each connection (bytes per second)")
     args = parser.parse_args()
-    server = GCSServer(*args.folders, port=args.port)
+    server = GCSServer(*args.folders, port=args.port, rate=args.rate)
     print(server.base_url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.httpd.serve_forever()
