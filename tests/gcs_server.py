@@ -47,6 +47,7 @@ class Faults:
     fail: dict[str, int] = field(default_factory=dict)  # answer 503 this many times first
     missing: set[str] = field(default_factory=set)  # answer 404 although the file exists
     corrupt: set[str] = field(default_factory=set)  # flip one byte, keep the headers
+    gather: int = 0  # hold the first GET bodies until this many are in flight at once (once)
     ignore_range: bool = False  # answer 200 with the whole object to every Range (and do not
     # announce `Accept-Ranges: bytes`, as such servers do not), unless `announce_ranges`
     announce_ranges: bool = False
@@ -72,10 +73,13 @@ class GCSServer:
         self.faults = Faults()
         self.served: Counter[str] = Counter()  # body bytes sent per object
         self.requests: list[tuple[str, str, str | None]] = []  # (method, object, Range)
+        self.in_flight = 0  # GET bodies being sent right now
+        self.peak = 0  # the most GET bodies ever sent at once
         self.stalled = threading.Event()  # set when a stall fault is reached
         self.release = threading.Event()  # set on stop: stalled responses end
         self._lock = threading.Lock()
         self._hashes: dict[tuple[Path, int, int], tuple[str, str | None]] = {}
+        self._barrier: threading.Barrier | None = None
         self.httpd = _Server(("127.0.0.1", port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.gcs = self  # type: ignore[attr-defined]
@@ -123,6 +127,17 @@ class GCSServer:
         """Pop a once-only fault for `obj` (thread-safe)."""
         with self._lock:
             return table.pop(obj, None)
+
+    def gather(self) -> None:
+        """Wait (10 s at most) until `faults.gather` GET bodies are in flight, the first time."""
+        with self._lock:
+            if self.faults.gather and self._barrier is None:
+                self._barrier = threading.Barrier(self.faults.gather)
+            barrier = self._barrier if self.faults.gather else None
+        if barrier is not None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                if barrier.wait(10) == 0:
+                    self.faults.gather = 0
 
     def count(self, obj: str, n: int) -> None:
         with self._lock:
@@ -219,7 +234,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.flush()
-            self._send_body(gcs, obj, file, start, end)
+            with gcs._lock:
+                gcs.in_flight += 1
+                gcs.peak = max(gcs.peak, gcs.in_flight)
+            try:
+                gcs.gather()
+                self._send_body(gcs, obj, file, start, end)
+            finally:
+                with gcs._lock:
+                    gcs.in_flight -= 1
 
     def _send_body(self, gcs: GCSServer, obj: str, file: Path, start: int, end: int) -> None:
         drop = gcs.take(gcs.faults.drop_after, obj)

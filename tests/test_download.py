@@ -38,10 +38,8 @@ def _ndjson(n: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
+def make_src(root: Path) -> Path:
     """A folder in Google's layout: bitmaps (made here) and synthetic drawings for `cat`."""
-    root = tmp_path / "src"
     rng = np.random.default_rng(7)
     (root / "numpy_bitmap").mkdir(parents=True)
     for name in ("cat", "The Eiffel Tower"):
@@ -51,11 +49,19 @@ def src(tmp_path: Path) -> Path:
     return root
 
 
+def bucket(src: Path) -> GCSServer:
+    """The bucket: `src` first, then the real heads (raw/ and simplified/) where present."""
+    return GCSServer(*([src, HEADS / "heads-only"] if not HEADS.is_dir() else [src, HEADS]))
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    return make_src(tmp_path / "src")
+
+
 @pytest.fixture
 def server(src: Path) -> Iterator[GCSServer]:
-    """The bucket: `src` first, then the real heads (raw/ and simplified/) where present."""
-    roots = [src, HEADS / "heads-only"] if not HEADS.is_dir() else [src, HEADS]
-    with GCSServer(*roots) as gcs:
+    with bucket(src) as gcs:
         yield gcs
 
 
