@@ -978,16 +978,19 @@ def _hash_behind(fd: int, table: _Slices, hashes: _Hashes, stop: _Stop) -> None:
                 flushed = pos
 
 
-def _worst(errors: list[BaseException]) -> BaseException:
-    """The error to report when several threads failed (a stop is only a consequence)."""
+def _worst(errors: dict[int, BaseException]) -> BaseException:
+    """The error to report when several threads failed: the most telling kind (a stop is only
+    a consequence), then the first file, so the message does not depend on timing."""
 
-    def rank(exc: BaseException) -> int:
+    def rank(item: tuple[int, BaseException]) -> tuple[int, int]:
         order = (_DiskFull, _NoRanges, _Changed, _NotFound, PipelineError, _Stopped)
+        n, exc = item
         if _disk_full(exc):
-            return 0
-        return next((n for n, kind in enumerate(order) if isinstance(exc, kind)), len(order) - 1)
+            return 0, n
+        kind = next((k for k, kind in enumerate(order) if isinstance(exc, kind)), len(order) - 1)
+        return kind, n
 
-    return min(errors, key=rank)
+    return min(errors.items(), key=rank)[1]
 
 
 def _fetch_sliced(
@@ -1016,14 +1019,14 @@ def _fetch_sliced(
         for i, (start, end, done) in enumerate(ranges):
             if start + done < end:
                 pending.put(i)
-        errors: list[BaseException] = []
+        errors: dict[int, BaseException] = {}
 
-        def guarded(work: Callable[[], None]) -> Callable[[], None]:
+        def guarded(n: int, work: Callable[[], None]) -> Callable[[], None]:
             def run() -> None:
                 try:
                     work()
                 except BaseException as exc:  # reported by the caller's thread
-                    errors.append(exc)
+                    errors[n] = exc
                     stop.set()
 
             return run
@@ -1038,13 +1041,10 @@ def _fetch_sliced(
 
         workers = min(ctx.slicing.connections, pending.qsize())
         threads = [
-            threading.Thread(target=guarded(fetch_pending), daemon=True) for _ in range(workers)
+            threading.Thread(target=guarded(n, fetch_pending), daemon=True) for n in range(workers)
         ]
-        threads.append(
-            threading.Thread(
-                target=guarded(lambda: _hash_behind(fd, table, hashes, stop)), daemon=True
-            )
-        )
+        hash_all = guarded(workers, lambda: _hash_behind(fd, table, hashes, stop))
+        threads.append(threading.Thread(target=hash_all, daemon=True))
         for thread in threads:
             thread.start()
         try:
@@ -1187,17 +1187,19 @@ def _download(
 def _all(calls: list[Callable[[], Any]], stop: _Stop) -> list[Any]:
     """Run `calls` concurrently (daemon threads, so Ctrl-C ends the process); results in order.
 
-    The first failure stops the others; the error reported is the most telling one.
+    A full disk stops the others (they would only fill it further); any other failure lets
+    them finish, so their progress is kept. The error reported is the most telling one.
     """
     results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
+    errors: dict[int, BaseException] = {}
 
     def run(n: int) -> None:
         try:
             results[n] = calls[n]()
         except BaseException as exc:
-            errors.append(exc)
-            stop.set()
+            errors[n] = exc
+            if isinstance(exc, _DiskFullError):
+                stop.set()
 
     threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(len(calls))]
     for thread in threads:
