@@ -88,13 +88,16 @@ class SlicePolicy:
     `threshold`, a `limit` download and a local source take one request. The file is cut into
     ranges of at most `max_slice` bytes (at least `connections` of them, none under
     `min_slice`), fetched in file order by `connections` threads, so the bytes complete from
-    the start and the hasher following them is never far behind.
+    the start and the hasher following them is at most `connections * max_slice` behind:
+    ranges as large as `size / connections` leave it waiting for the first one while the
+    others arrive, and on a fast link that made the download 20% slower than one stream
+    (benchmarks/bench_download.py); smaller ones cost a request (a round trip) each.
     """
 
     connections: int = 8
     threshold: int = 16 << 20
     min_slice: int = 4 << 20
-    max_slice: int = 32 << 20
+    max_slice: int = 8 << 20
 
     def __post_init__(self) -> None:
         if self.connections < 1 or self.min_slice < 1 or self.max_slice < self.min_slice:
@@ -844,8 +847,9 @@ class _Slices:
     """
 
     def __init__(
-        self, ranges: list[list[int]], sidecar: Path, key: dict[str, Any], bar: tqdm
+        self, fd: int, ranges: list[list[int]], sidecar: Path, key: dict[str, Any], bar: tqdm
     ) -> None:
+        self.fd = fd
         self.ranges = ranges  # [start, end, done]
         self.size = ranges[-1][1]
         self.sidecar = sidecar
@@ -865,6 +869,10 @@ class _Slices:
             self._unsaved += n
             if self._unsaved >= CHECKPOINT or start + done + n == end:
                 self.save()
+            if start + done + n == end and hasattr(os, "posix_fadvise"):
+                # the slice's pages are dirty: this starts their writeback (dropping none),
+                # so the final fsync is short, and the hasher still reads them from memory
+                os.posix_fadvise(self.fd, start, end - start, os.POSIX_FADV_DONTNEED)
             self.bar.update(n)
             self.cond.notify_all()
 
@@ -1012,7 +1020,7 @@ def _fetch_sliced(
     try:
         if recorded is None:
             os.ftruncate(fd, size)  # sparse: slices write where they belong
-        table = _Slices(ranges, sidecar, plan.key(url), bar)
+        table = _Slices(fd, ranges, sidecar, plan.key(url), bar)
         table.save()
         hashes = _Hashes(count_lines=target.suffix == ".ndjson")
         pending: queue.SimpleQueue[int] = queue.SimpleQueue()

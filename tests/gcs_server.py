@@ -4,7 +4,8 @@ Serves folders in Google's layout (first folder holding the object wins) with HE
 Range (206 + Content-Range), If-Match (412), ETag, x-goog-generation and x-goog-hash, and
 injects faults the tests ask for. It counts the body bytes it sent per object, so a test can
 assert what a resume re-transferred. `rate` caps every connection at that many bytes a second
-(a token bucket per connection, real throttled sends), as cloud endpoints cap a single stream.
+(a token bucket per connection, real throttled sends), as cloud endpoints cap a single stream;
+`latency` delays every answer, as a remote endpoint's time to first byte.
 Run it as a script to serve a folder from its own process (the benchmark does):
 `python tests/gcs_server.py FOLDER [--port N] [--rate BYTES_PER_SECOND]`.
 """
@@ -67,9 +68,12 @@ def _digests(path: Path) -> tuple[str, str | None]:
 class GCSServer:
     """`with GCSServer(folder) as server:` serves `server.base_url` from a thread on 127.0.0.1."""
 
-    def __init__(self, *roots: Path, port: int = 0, rate: float | None = None) -> None:
+    def __init__(
+        self, *roots: Path, port: int = 0, rate: float | None = None, latency: float = 0.0
+    ) -> None:
         self.roots = [Path(root) for root in roots]
         self.rate = rate  # bytes per second per connection (None: as fast as the kernel goes)
+        self.latency = latency  # seconds before each answer (a cloud endpoint's first byte)
         self.faults = Faults()
         self.served: Counter[str] = Counter()  # body bytes sent per object
         self.requests: list[tuple[str, str, str | None]] = []  # (method, object, Range)
@@ -199,6 +203,8 @@ class _Handler(BaseHTTPRequestHandler):
             failing = gcs.faults.fail.get(obj or "", 0)
             if failing:
                 gcs.faults.fail[obj or ""] = failing - 1
+        if gcs.latency:
+            time.sleep(gcs.latency)  # the server's own pacing, as a remote endpoint's
         if failing:
             return self._error(503)
         file = gcs.find(obj) if obj and obj not in gcs.faults.missing else None
@@ -291,8 +297,9 @@ def main() -> None:
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate", type=float, help="cap each connection (bytes per second)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args()
-    server = GCSServer(*args.folders, port=args.port, rate=args.rate)
+    server = GCSServer(*args.folders, port=args.port, rate=args.rate, latency=args.latency)
     print(server.base_url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.httpd.serve_forever()
