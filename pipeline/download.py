@@ -87,20 +87,24 @@ class SlicePolicy:
     Only HTTP sources that announce `Accept-Ranges: bytes` are sliced; a file below
     `threshold`, a `limit` download and a local source take one request. The file is cut into
     ranges of at most `max_slice` bytes (at least `connections` of them, none under
-    `min_slice`), fetched in file order by `connections` threads, so the bytes complete from
-    the start and the hasher following them is at most `connections * max_slice` behind:
-    ranges as large as `size / connections` leave it waiting for the first one while the
-    others arrive, and on a fast link that made the download 20% slower than one stream
-    (benchmarks/bench_download.py); smaller ones cost a request (a round trip) each.
+    `min_slice`). One connection starts alone, reading on from range to range as one stream
+    would, with the hasher right behind it; after `probe` seconds, if the hasher waited for
+    its bytes more than half that time (the link, not MD5, is the bottleneck), the other
+    `connections - 1` fetch ranges from the end of the file backwards until they meet it.
+    On a fast link that keeps one stream's speed: ranges fetched all at once from the start
+    left the hasher waiting for the first while the others arrived, 15% slower
+    (benchmarks/bench_download.py). `probe=0` opens every connection at once.
     """
 
     connections: int = 8
     threshold: int = 16 << 20
     min_slice: int = 4 << 20
     max_slice: int = 8 << 20
+    probe: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.connections < 1 or self.min_slice < 1 or self.max_slice < self.min_slice:
+        bad = self.connections < 1 or self.min_slice < 1 or self.max_slice < self.min_slice
+        if bad or self.probe < 0:
             raise ValueError(f"invalid {self}")
 
     def ranges(self, size: int) -> list[tuple[int, int]]:
@@ -839,11 +843,12 @@ def _fetch_stream(
 
 
 class _Slices:
-    """The byte ranges of one sliced download, what of each is on disk, and its sidecar.
+    """The byte ranges of one sliced download, who fetches each, what of each is on disk.
 
-    Progress is recorded after the bytes are written (pwrite), so a killed run never claims
-    bytes it did not write; the hasher reads the `.part` up to the `frontier`, the end of the
-    bytes complete from the start.
+    Progress is recorded in the sidecar after the bytes are written (pwrite), so a killed run
+    never claims bytes it did not write; the hasher reads the `.part` up to the `frontier`,
+    the end of the bytes complete from the start, and the time it waits for them tells
+    whether more connections would help.
     """
 
     def __init__(
@@ -851,26 +856,60 @@ class _Slices:
     ) -> None:
         self.fd = fd
         self.ranges = ranges  # [start, end, done]
+        self.taken = [False] * len(ranges)  # claimed by a connection
         self.size = ranges[-1][1]
         self.sidecar = sidecar
         self.key = key
         self.bar = bar
         self.cond = threading.Condition()
+        self.written = 0  # bytes written by this run
         self._unsaved = 0
+        self._waited = 0.0  # seconds the hasher waited for bytes
+        self._waiting_since: float | None = None
 
     def position(self, i: int) -> int:
         with self.cond:
             return self.ranges[i][0] + self.ranges[i][2]
 
+    def claim(self, lowest: bool) -> int | None:
+        """The first (or last) range nobody fetches and not complete; None when none is left."""
+        with self.cond:
+            order = range(len(self.ranges)) if lowest else range(len(self.ranges) - 1, -1, -1)
+            for i in order:
+                start, end, done = self.ranges[i]
+                if not self.taken[i] and start + done < end:
+                    self.taken[i] = True
+                    return i
+            return None
+
+    def _untouched(self, i: int) -> bool:
+        return i < len(self.ranges) and not self.taken[i] and self.ranges[i][2] == 0
+
+    def claim_next(self, i: int) -> int | None:
+        """Range i + 1 for the connection that just finished range i, if nobody touched it."""
+        with self.cond:
+            if self._untouched(i + 1):
+                self.taken[i + 1] = True
+                return i + 1
+            return None
+
+    def run_end(self, i: int) -> int:
+        """The end of range i and of the untouched ranges right after it (one request)."""
+        with self.cond:
+            while self._untouched(i + 1):
+                i += 1
+            return self.ranges[i][1]
+
     def advance(self, i: int, n: int) -> None:
         with self.cond:
             start, end, done = self.ranges[i]
             self.ranges[i][2] = done + n
+            self.written += n
             self._unsaved += n
             if self._unsaved >= CHECKPOINT or start + done + n == end:
                 self.save()
             if start + done + n == end and hasattr(os, "posix_fadvise"):
-                # the slice's pages are dirty: this starts their writeback (dropping none),
+                # the range's pages are dirty: this starts their writeback (dropping none),
                 # so the final fsync is short, and the hasher still reads them from memory
                 os.posix_fadvise(self.fd, start, end - start, os.POSIX_FADV_DONTNEED)
             self.bar.update(n)
@@ -896,8 +935,30 @@ class _Slices:
         with self.cond:
             while (frontier := self.frontier()) <= pos:
                 stop.check()
+                self._waiting_since = time.monotonic()
                 self.cond.wait(0.25)  # woken by every write; the timeout only rechecks `stop`
+                self._waited += time.monotonic() - self._waiting_since
+                self._waiting_since = None
             return frontier
+
+    def _waited_now(self) -> float:
+        since = self._waiting_since
+        return self._waited + (time.monotonic() - since if since is not None else 0.0)
+
+    def hasher_idle(self, window: float, stop: _Stop) -> float | None:
+        """The share of `window` seconds, from the first byte on, the hasher waited for bytes;
+        None when the download ends or stops first."""
+        with self.cond:
+            t0 = w0 = 0.0
+            while True:
+                if stop.is_set() or self.frontier() >= self.size:
+                    return None
+                now = time.monotonic()
+                if self.written and not t0:
+                    t0, w0 = now, self._waited_now()
+                if t0 and now >= t0 + window:
+                    return (self._waited_now() - w0) / (now - t0)
+                self.cond.wait(t0 + window - now if t0 else 0.25)
 
 
 def _recorded(target: Path, key: dict[str, Any], size: int) -> tuple[bool, list[list[int]] | None]:
@@ -920,7 +981,7 @@ def _recorded(target: Path, key: dict[str, Any], size: int) -> tuple[bool, list[
         return False, None
 
 
-def _pwrite(fd: int, data: bytes, pos: int) -> None:
+def _pwrite(fd: int, data: bytes | memoryview, pos: int) -> None:
     view = memoryview(data)
     try:
         while view:
@@ -932,39 +993,52 @@ def _pwrite(fd: int, data: bytes, pos: int) -> None:
         raise
 
 
-def _fetch_slice(
-    transport: Transport, plan: _Plan, fd: int, table: _Slices, i: int, ctx: _Context, stop: _Stop
+def _fetch_run(
+    transport: Transport,
+    plan: _Plan,
+    fd: int,
+    table: _Slices,
+    i: int,
+    ctx: _Context,
+    stop: _Stop,
+    follow: bool,
 ) -> None:
-    """Fill slice `i` from where it stands; a drop resumes this slice alone, with backoff."""
+    """Fill range `i` from where it stands (`follow`: and read on into the untouched ranges
+    after it, one request as one stream would); a drop resumes alone, with backoff."""
     url = transport.url(plan.obj)
-    start, end, _ = table.ranges[i]
     attempt = 0
-    while (pos := table.position(i)) < end:
+    while (pos := table.position(i)) < (end := table.ranges[i][1]):
         stop.check()
+        last = table.run_end(i) if follow else end
         before = pos
         try:
-            with transport.open(plan.obj, plan.remote, pos, end) as body:
-                if not body.partial and (pos, end) != (0, plan.remote.size):
+            with transport.open(plan.obj, plan.remote, pos, last) as body:
+                if not body.partial and (pos, last) != (0, plan.remote.size):
                     raise _NoRanges()
-                if body.offset != pos or body.end != end:
-                    raise _Changed(f"{url}: asked for bytes {pos}-{end - 1}, got another range")
+                if body.offset != pos or body.end != last:
+                    raise _Changed(f"{url}: asked for bytes {pos}-{last - 1}, got another range")
                 for data in body.chunks:
                     stop.check()
-                    data = data[: end - pos]
-                    _pwrite(fd, data, pos)
-                    pos += len(data)
-                    table.advance(i, len(data))
-                    ctx.received(len(data))
-                    if pos >= end:
-                        break
-            if pos < end:
-                raise _Transient(f"connection closed at byte {pos} (slice {start}-{end - 1})")
+                    view = memoryview(data)
+                    while view:
+                        piece = view[: end - pos]
+                        _pwrite(fd, piece, pos)
+                        pos += len(piece)
+                        table.advance(i, len(piece))
+                        ctx.received(len(piece))
+                        view = view[len(piece) :]
+                        if pos == end:
+                            nxt = table.claim_next(i) if pos < last else None
+                            if nxt is None:
+                                return  # the rest is another connection's (or there is none)
+                            i, end = nxt, table.ranges[nxt][1]
+            raise _Transient(f"connection closed at byte {pos} of {plan.remote.size}")
         except _Transient as exc:
             attempt = 1 if pos > before else attempt + 1  # progress earns a fresh set of tries
             if attempt >= ctx.retry.tries:
                 raise PipelineError(
                     f"{url}: {exc}; gave up after {attempt} tries in a row; rerun to resume "
-                    "(each slice's progress is kept)"
+                    "(each range's progress is kept)"
                 ) from None
             stop.sleep(ctx.retry.delay(attempt, exc.retry_after))
 
@@ -1023,13 +1097,9 @@ def _fetch_sliced(
         table = _Slices(fd, ranges, sidecar, plan.key(url), bar)
         table.save()
         hashes = _Hashes(count_lines=target.suffix == ".ndjson")
-        pending: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for i, (start, end, done) in enumerate(ranges):
-            if start + done < end:
-                pending.put(i)
         errors: dict[int, BaseException] = {}
 
-        def guarded(n: int, work: Callable[[], None]) -> Callable[[], None]:
+        def start(n: int, work: Callable[[], None]) -> None:
             def run() -> None:
                 try:
                     work()
@@ -1037,31 +1107,36 @@ def _fetch_sliced(
                     errors[n] = exc
                     stop.set()
 
-            return run
+            threads.append(threading.Thread(target=run, daemon=True))
+            threads[-1].start()
 
-        def fetch_pending() -> None:
-            while not stop.is_set():
-                try:
-                    i = pending.get_nowait()
-                except queue.Empty:
-                    return
-                _fetch_slice(transport, plan, fd, table, i, ctx, stop)
+        def connection(first: int | None, lowest: bool) -> Callable[[], None]:
+            """One connection: its first range, then the lowest (or highest) one left."""
 
-        workers = min(ctx.slicing.connections, pending.qsize())
-        threads = [
-            threading.Thread(target=guarded(n, fetch_pending), daemon=True) for n in range(workers)
-        ]
-        hash_all = guarded(workers, lambda: _hash_behind(fd, table, hashes, stop))
-        threads.append(threading.Thread(target=hash_all, daemon=True))
-        for thread in threads:
-            thread.start()
-        try:
-            for thread in threads:
-                thread.join()
-        except BaseException:  # Ctrl-C: workers end at their next chunk; what they wrote is kept
-            stop.set()
-            table.save()
-            raise
+            def work() -> None:
+                i = first
+                while i is not None and not stop.is_set():
+                    _fetch_run(transport, plan, fd, table, i, ctx, stop, follow=lowest)
+                    i = table.claim(lowest)
+
+            return work
+
+        policy = ctx.slicing
+        others = max(0, min(policy.connections, sum(a + d < b for a, b, d in ranges)) - 1)
+        # first ranges are claimed here, before any request: which connection fetches what
+        # does not depend on thread timing
+        first = table.claim(lowest=True)
+        helpers = [table.claim(lowest=False) for _ in range(others if not policy.probe else 0)]
+        start(0, lambda: _hash_behind(fd, table, hashes, stop))
+        start(1, connection(first, lowest=True))
+        if others and policy.probe:
+            idle = table.hasher_idle(policy.probe, stop)
+            if idle is not None and idle > 0.5:  # the hasher waits for the link: open more
+                helpers = [table.claim(lowest=False) for _ in range(others)]
+        for n, i in enumerate(helpers):
+            start(2 + n, connection(i, lowest=False))
+        for thread in list(threads):
+            thread.join()
         if errors:
             with contextlib.suppress(OSError):
                 table.save()
@@ -1283,8 +1358,11 @@ def download_category(
         "limit": limit,
         "files": dict(zip(objs, entries, strict=True)),
     }
-    write_text(
-        dest / "manifest" / f"{category}.json",
-        json.dumps(manifest, sort_keys=True, indent=2) + "\n",
-    )
+    path = dest / "manifest" / f"{category}.json"
+    try:
+        write_text(path, json.dumps(manifest, sort_keys=True, indent=2) + "\n")
+    except OSError as exc:
+        if not _disk_full(exc):
+            raise
+        raise _DiskFullError(f"disk full while writing {path}: free space and rerun") from None
     return manifest

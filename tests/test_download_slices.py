@@ -26,8 +26,9 @@ from pipeline.download import (
 )
 from pipeline.errors import PipelineError
 
-# the test files are small (2.35 MB), so slice them small: 4 ranges of ~590 KB
-SLICES = SlicePolicy(connections=4, threshold=1 << 20, min_slice=256 << 10, max_slice=1 << 20)
+# the test files are small (2.35 MB), so slice them small: 4 ranges of ~590 KB, all fetched
+# at once (no probe: which connection fetches which range does not depend on timing)
+SLICES = SlicePolicy(4, threshold=1 << 20, min_slice=256 << 10, max_slice=1 << 20, probe=0)
 
 
 @pytest.fixture
@@ -198,7 +199,8 @@ def test_sigkill_mid_sliced_download_then_rerun_resumes_every_slice(
         "import sys; from pathlib import Path; "
         "from pipeline.download import SlicePolicy, download_category; "
         "download_category(sys.argv[1], 'simplified', 'cat', Path(sys.argv[2]), progress=False, "
-        "slicing=SlicePolicy(4, threshold=1 << 20, min_slice=256 << 10, max_slice=1 << 20))"
+        "slicing=SlicePolicy(4, threshold=1 << 20, min_slice=256 << 10, max_slice=1 << 20, "
+        "probe=0))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-c", code, server.base_url, str(tmp_path)], env=env)
@@ -346,3 +348,20 @@ def test_disk_full_names_the_file_and_leaves_nothing(
     assert not (small_disk / NPY).exists()
     assert not (small_disk / "manifest").exists()
     _no_leftovers(small_disk)
+
+
+def test_on_a_slow_link_the_first_connection_gets_help(src: Path, tmp_path: Path) -> None:
+    """One connection starts alone; capped at 4 MB/s it keeps the hasher waiting (hashing
+    runs at hundreds of MB/s), so after the probe the others fetch from the end backwards."""
+    size = (src / NPY).stat().st_size
+    probing = SlicePolicy(4, threshold=1 << 20, min_slice=256 << 10, max_slice=1 << 20)
+    with GCSServer(src, rate=4e6) as slow:
+        download_category(
+            slow.base_url, "simplified", "cat", tmp_path, progress=False, slicing=probing
+        )
+        gets = [r for m, o, r in slow.requests if m == "GET" and o == NPY]
+    assert (tmp_path / NPY).read_bytes() == (src / NPY).read_bytes()
+    assert gets[0] is None  # the first connection asked for the whole object, as one stream
+    ranges = _ranges(size)
+    assert sorted(gets[1:]) == sorted(_header(a, b, size) for a, b in ranges[1:])
+    _no_leftovers(tmp_path)
