@@ -9,6 +9,7 @@ in `data/.stash/download/` and restored from there when it comes back (pipeline.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -27,6 +28,8 @@ from pipeline.params import DatasetParams
 #: Categories fetched at once: small files are latency-bound (HEAD + GET each), so several
 #: in flight fill the link; large files are sliced by the download itself.
 PARALLEL_CATEGORIES = 6
+#: Seconds Ctrl-C waits for the downloads in flight to stop at their next chunk.
+STOP_GRACE = 2.0
 
 
 def manifest_path(raw_dir: Path, category: str) -> Path:
@@ -168,13 +171,17 @@ def fetch_all(dataset: DatasetParams, categories: list[str], raw_dir: Path) -> N
                         submit(pool)
         except KeyboardInterrupt:
             stop.set()
-            wait(running)
+            _, stuck = wait(running, timeout=STOP_GRACE)
             progress.close()
             print(
                 f"download: interrupted after {done} of {len(categories)} categories; "
                 "finished ones are kept and partial files resume: run `dvc repro` again",
                 file=sys.stderr,
             )
+            if stuck:  # a stalled connection ends only at its read timeout: do not wait for it
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130)
             raise SystemExit(130) from None
     progress.close()
     if first_error is not None:
