@@ -52,20 +52,53 @@ def _rdp(points: np.ndarray, epsilon: float) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def _resample(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:
+def _resample(
+    points: np.ndarray, times: np.ndarray | None, spacing: float = 1.0
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Points every `spacing` units of arc length, keeping both ends (so RDP sees the
-    stroke at uniform density, as Google's pipeline did, whatever the device's sample rate)."""
+    stroke at uniform density, as Google's pipeline did, whatever the device's sample rate);
+    `times` (one per point, or None) are interpolated along the same arc."""
     step = np.hypot(*np.diff(points, axis=0).T)
-    points = points[np.concatenate(([True], step > 0))]
+    moved = np.concatenate(([True], step > 0))
+    points = points[moved]
+    times = times[moved] if times is not None else None
     if len(points) < 2:
-        return points
+        return points, times
     arc = np.concatenate(([0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))))
     targets = np.arange(0.0, arc[-1], spacing)
     if arc[-1] - targets[-1] > 1e-9:
         targets = np.append(targets, arc[-1])
-    return np.column_stack(
+    resampled = np.column_stack(
         (np.interp(targets, arc, points[:, 0]), np.interp(targets, arc, points[:, 1]))
     )
+    return resampled, np.interp(targets, arc, times) if times is not None else None
+
+
+def _simplify(strokes: Sequence[Stroke], timed: bool) -> list[np.ndarray]:
+    """The one implementation behind simplify_strokes and simplify_strokes_timed."""
+    rows = 3 if timed else 2
+    arrays = [np.asarray(s[:rows], dtype=np.float64).reshape(rows, -1).T for s in strokes]
+    arrays = [a for a in arrays if len(a)]
+    if not arrays:
+        return []
+    allpts = np.concatenate(arrays)[:, :2]
+    low = allpts.min(axis=0)
+    extent = float((allpts.max(axis=0) - low).max())
+    scale = 255.0 / extent if extent > 0 else 1.0
+    start = arrays[0][0, 2] if timed else 0.0
+    out = []
+    for a in arrays:
+        pts, times = _resample((a[:, :2] - low) * scale, a[:, 2] - start if timed else None)
+        if len(pts) > 2:
+            keep = _rdp(pts, RDP_EPSILON)
+            pts = pts[keep]
+            times = times[keep] if timed else None
+        if len(pts) == 1:
+            pts = np.vstack((pts, pts))
+            times = np.concatenate((times, times)) if timed else None
+        kept = np.clip(np.rint(pts), 0, 255).astype(np.int64).T
+        out.append(np.vstack((kept, np.rint(times).astype(np.int64))) if timed else kept)
+    return out
 
 
 def simplify_strokes(strokes: Sequence[Stroke]) -> list[np.ndarray]:
@@ -76,22 +109,14 @@ def simplify_strokes(strokes: Sequence[Stroke]) -> list[np.ndarray]:
     array of shape (2, k), row 0 = x, row 1 = y, values in 0..255. A stroke that is a single
     point comes out as that point twice, as in Google's files.
     """
-    arrays = [np.asarray(s[:2], dtype=np.float64).reshape(2, -1).T for s in strokes]
-    arrays = [a for a in arrays if len(a)]
-    if not arrays:
-        return []
-    allpts = np.concatenate(arrays)
-    low = allpts.min(axis=0)
-    extent = float((allpts.max(axis=0) - low).max())
-    scale = 255.0 / extent if extent > 0 else 1.0
-    out = []
-    for a in arrays:
-        pts = _resample((a - low) * scale)
-        pts = pts[_rdp(pts, RDP_EPSILON)] if len(pts) > 2 else pts
-        if len(pts) == 1:
-            pts = np.vstack((pts, pts))
-        out.append(np.clip(np.rint(pts), 0, 255).astype(np.int64).T)
-    return out
+    return _simplify(strokes, timed=False)
+
+
+def simplify_strokes_timed(strokes: Sequence[Stroke]) -> list[np.ndarray]:
+    """simplify_strokes for raw strokes `[xs, ys, ts]`, keeping each kept point's time: each
+    result has a third row, the time in ms since the drawing's first point (resampled points
+    get times interpolated along the stroke, RDP keeps the times of the points it keeps)."""
+    return _simplify(strokes, timed=True)
 
 
 def _device_strokes(drawings: Sequence[Sequence[Stroke]]) -> tuple[list[np.ndarray], np.ndarray]:
