@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from pipeline import binary
 from pipeline.errors import PipelineError
-from pipeline.render import simplify_strokes_timed
+from pipeline.render import simplify_flat
 from pipeline.schema import SAMPLE, from_numpy
 
 COLUMNS = ("xs", "ys", "stroke_ends", "ts")
@@ -55,14 +55,13 @@ class _Flat:
             self.stroke_ends.append(self.points - self._start())
         self._close()
 
-    def add_arrays(self, strokes: list[np.ndarray]) -> None:
-        """A simplified raw drawing: arrays of rows x, y, t."""
-        for stroke in strokes:
-            self.xs.append(stroke[0])
-            self.ys.append(stroke[1])
-            self.ts.append(stroke[2])
-            self.points += stroke.shape[1]
-            self.stroke_ends.append(self.points - self._start())
+    def add_simplified(self, xs: np.ndarray, ys: np.ndarray, ts: np.ndarray, ends: np.ndarray):
+        """A raw drawing simplified by render.simplify_flat."""
+        self.xs.append(xs)
+        self.ys.append(ys)
+        self.ts.append(ts)
+        self.stroke_ends.extend(ends.tolist())
+        self.points += len(xs)
         self._close()
 
     def _start(self) -> int:
@@ -164,7 +163,9 @@ def read_strokes(
                         raise BadDrawing(f"holds key_id {stored}, the store says {key_ids[row]}")
                     flat.add_lists(binary.read_strokes(chunk, 0))
                 elif timed:
-                    flat.add_arrays(simplify_strokes_timed(_decode_line(chunk, key_ids[row], True)))
+                    flat.add_simplified(
+                        *simplify_flat(_decode_line(chunk, key_ids[row], True), True)
+                    )
                 else:
                     flat.add_lists(_decode_line(chunk, key_ids[row], False))
             except (BadDrawing, ValueError, TypeError, IndexError, struct.error) as exc:

@@ -193,3 +193,17 @@ def test_a_line_that_no_longer_decodes_is_named(fmt, tmp_path, heads_layouts):
     ):
         run_sample(store, ("cat",), params, tmp_path / "t.parquet", raw, fmt)
     assert not (tmp_path / "t.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("strokes", "error"),
+    [
+        ([[[1, 2], [3]]], "differ in length"),
+        ([[[1, 2], ["3", 4]]], "must be real number"),
+        ([[[1, 2]]], "must hold 2 lists"),
+        ([7], "a stroke must be a list"),
+    ],
+)
+def test_simplification_rejects_what_is_not_a_drawing(strokes, error):
+    with pytest.raises((TypeError, ValueError), match=error):
+        simplify_strokes(strokes)
