@@ -10,6 +10,8 @@
  *
  * rdp_keep: Ramer-Douglas-Peucker on one stroke.
  *
+ * flatten: a simplified drawing's lists of coordinates as bytes, checked, for the sample.
+ *
  * simplify: Google's simplification of one raw drawing (render.py's simplify_strokes), with
  * each kept point's time: in numpy it costs ~25 array calls per stroke, half a millisecond a
  * drawing, where the sample stage simplifies up to 100,000 of them. Step for step it is the
@@ -652,6 +654,75 @@ done:
     return result;
 }
 
+/* Append a list of integers in 0..255 to a column of bytes; its length, or -1. */
+static Py_ssize_t put_bytes(PyObject *list, Column *out)
+{
+    PyObject *values = PySequence_Fast(list, "a stroke's coordinates must be a list of numbers");
+    if (values == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(values);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(values, i);
+        long v = PyLong_Check(item) ? PyLong_AsLong(item) : -2;
+        if (v < 0 || v > 255) {
+            if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                PyErr_SetString(PyExc_ValueError,
+                                "simplified coordinates must be integers in 0..255");
+            }
+            n = -1;
+            break;
+        }
+        uint8_t byte = (uint8_t)v;
+        if (column_put(out, &byte, 1) < 0) {
+            PyErr_NoMemory();
+            n = -1;
+            break;
+        }
+    }
+    Py_DECREF(values);
+    return n;
+}
+
+static PyObject *flatten(PyObject *Py_UNUSED(module), PyObject *drawing)
+{
+    PyObject *strokes = PySequence_Fast(drawing, "a drawing must be a list of strokes");
+    if (strokes == NULL)
+        return NULL;
+    Column xs = {0}, ys = {0}, ends = {0};
+    PyObject *result = NULL;
+    int32_t end = 0;
+    for (Py_ssize_t s = 0; s < PySequence_Fast_GET_SIZE(strokes); s++) {
+        PyObject *lists = PySequence_Fast(PySequence_Fast_GET_ITEM(strokes, s),
+                                          "a stroke must be a list of lists");
+        if (lists == NULL)
+            goto done;
+        Py_ssize_t nx = -1, ny = -1;
+        if (PySequence_Fast_GET_SIZE(lists) != 2)
+            PyErr_SetString(PyExc_ValueError, "a stroke must hold 2 lists");
+        else if ((nx = put_bytes(PySequence_Fast_GET_ITEM(lists, 0), &xs)) >= 0 &&
+                 (ny = put_bytes(PySequence_Fast_GET_ITEM(lists, 1), &ys)) >= 0 && nx != ny)
+            PyErr_SetString(PyExc_ValueError, "the lists of a stroke differ in length");
+        Py_DECREF(lists);
+        if (nx < 0 || ny < 0 || nx != ny)
+            goto done;
+        end += (int32_t)nx;
+        if (column_put(&ends, &end, sizeof end) < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    result = Py_BuildValue("(y#y#y#)", xs.data ? xs.data : "", (Py_ssize_t)xs.size,
+                           ys.data ? ys.data : "", (Py_ssize_t)ys.size,
+                           ends.data ? ends.data : "", (Py_ssize_t)ends.size);
+done:
+    free(xs.data);
+    free(ys.data);
+    free(ends.data);
+    Py_DECREF(strokes);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan_lines", scan_lines, METH_VARARGS,
      "scan_lines(buffer, start, end, lists) -> 14 bytes objects: per line start (int64), "
@@ -661,6 +732,9 @@ static PyMethodDef methods[] = {
     {"rdp_keep", rdp_keep, METH_VARARGS,
      "rdp_keep(points, keep, epsilon): Ramer-Douglas-Peucker over float64 (n, 2) points; "
      "sets keep (uint8, n) to 1 for the points kept."},
+    {"flatten", flatten, METH_O,
+     "flatten(strokes) -> (xs, ys, ends): a simplified drawing ([[xs, ys], ...], integers in "
+     "0..255) as its points' x and y (uint8 bytes) and each stroke's exclusive end (int32)."},
     {"simplify", simplify, METH_VARARGS,
      "simplify(strokes, timed, epsilon) -> (xs, ys, ts, ends): Google's simplification of one "
      "raw drawing ([[xs, ys(, ts)], ...]): the kept points' x and y (uint8 bytes), their times "

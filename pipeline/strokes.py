@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from pipeline import binary
+from pipeline import _native, binary
 from pipeline.errors import PipelineError
 from pipeline.render import simplify_flat
 from pipeline.schema import SAMPLE, from_numpy
@@ -32,88 +32,56 @@ class BadDrawing(ValueError):
 
 @dataclass
 class _Flat:
-    """Every drawing's points and stroke ends, appended in order."""
+    """Every drawing's points and stroke ends (bytes or arrays), appended in order."""
 
     timed: bool
     xs: list = field(default_factory=list)
     ys: list = field(default_factory=list)
     ts: list = field(default_factory=list)
-    stroke_ends: list[int] = field(default_factory=list)
+    ends: list = field(default_factory=list)
     point_ends: list[int] = field(default_factory=list)  # per drawing, into xs/ys
     ends_ends: list[int] = field(default_factory=list)  # per drawing, into stroke_ends
     points: int = 0
+    strokes: int = 0
 
-    def add_lists(self, drawing: list) -> None:
-        """A simplified drawing as decoded: [[xs, ys], ...] of integers in 0..255."""
-        for stroke in drawing:
-            xs, ys = stroke[0], stroke[1]
-            if len(xs) != len(ys):
-                raise BadDrawing("a stroke's x and y lists differ in length")
-            self.xs.extend(xs)
-            self.ys.extend(ys)
-            self.points += len(xs)
-            self.stroke_ends.append(self.points - self._start())
-        self._close()
-
-    def add_simplified(self, xs: np.ndarray, ys: np.ndarray, ts: np.ndarray, ends: np.ndarray):
-        """A raw drawing simplified by render.simplify_flat."""
+    def add(self, xs, ys, ts, ends) -> None:
+        """One drawing: x and y (uint8), times (int32, raw only), each stroke's end (int32)."""
         self.xs.append(xs)
         self.ys.append(ys)
-        self.ts.append(ts)
-        self.stroke_ends.extend(ends.tolist())
+        if self.timed:
+            self.ts.append(ts)
+        self.ends.append(ends)
         self.points += len(xs)
-        self._close()
-
-    def _start(self) -> int:
-        return self.point_ends[-1] if self.point_ends else 0
-
-    def _close(self) -> None:
+        self.strokes += len(ends) // 4 if isinstance(ends, bytes) else len(ends)
         self.point_ends.append(self.points)
-        self.ends_ends.append(len(self.stroke_ends))
+        self.ends_ends.append(self.strokes)
 
     def table(self) -> pa.Table:
         def values(parts: list, dtype: type) -> np.ndarray:
-            if self.timed:
-                return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
-            return np.asarray(parts, dtype=dtype)
+            arrays = [np.frombuffer(part, dtype) for part in parts]
+            return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
 
-        point_offsets = from_numpy(np.array([0, *self.point_ends], np.int32))
-        end_offsets = from_numpy(np.array([0, *self.ends_ends], np.int32))
-        count = len(self.point_ends)
-
-        def listed(offsets: pa.Array, data: np.ndarray, name: str) -> pa.Array:
+        def listed(ends: list[int], data: np.ndarray, name: str) -> pa.Array:
+            offsets = from_numpy(np.array([0, *ends], np.int32))
             return pa.ListArray.from_arrays(offsets, from_numpy(data), type=SAMPLE.field(name).type)
 
         if self.timed:
-            ts = listed(point_offsets, values(self.ts, np.int32), "ts")
+            ts = listed(self.point_ends, values(self.ts, np.int32), "ts")
         else:
-            ts = pa.nulls(count, SAMPLE.field("ts").type)
+            ts = pa.nulls(len(self.point_ends), SAMPLE.field("ts").type)
         return pa.table(
             [
-                listed(point_offsets, values(self.xs, np.uint8), "xs"),
-                listed(point_offsets, values(self.ys, np.uint8), "ys"),
-                listed(end_offsets, np.array(self.stroke_ends, np.int32), "stroke_ends"),
+                listed(self.point_ends, values(self.xs, np.uint8), "xs"),
+                listed(self.point_ends, values(self.ys, np.uint8), "ys"),
+                listed(self.ends_ends, values(self.ends, np.int32), "stroke_ends"),
                 ts,
             ],
             schema=pa.schema([SAMPLE.field(name) for name in COLUMNS]),
         )
 
 
-def _bad_coordinates(flat: _Flat) -> int | None:
-    """The first drawing whose simplified coordinates are not integers in 0..255 (uint8 would
-    wrap them), or None."""
-    for name in ("xs", "ys"):
-        values = np.asarray(getattr(flat, name))
-        if values.dtype.kind in "iu" and (
-            not len(values) or 0 <= values.min() <= values.max() <= 255
-        ):
-            continue
-        bad = np.flatnonzero((values != np.rint(values)) | (values < 0) | (values > 255))
-        return int(np.searchsorted(flat.point_ends, bad[0], side="right"))
-    return None
-
-
-def _decode_line(chunk: bytes, key_id: int, timed: bool) -> list:
+def _decode_line(chunk: bytes, key_id: int) -> list:
+    """The drawing of a line (the compiled readers check its strokes)."""
     try:
         line = orjson.loads(chunk)
     except orjson.JSONDecodeError as exc:
@@ -122,12 +90,7 @@ def _decode_line(chunk: bytes, key_id: int, timed: bool) -> list:
         raise BadDrawing("not a drawing (no 'drawing' list)")
     if str(line.get("key_id")) != str(key_id):
         raise BadDrawing(f"holds key_id {line.get('key_id')}, the store says {key_id}")
-    drawing = line["drawing"]
-    lists = 3 if timed else 2
-    for stroke in drawing:
-        if not isinstance(stroke, list) or len(stroke) != lists:
-            raise BadDrawing(f"a stroke must hold {lists} lists")
-    return drawing
+    return line["drawing"]
 
 
 def read_strokes(
@@ -143,6 +106,7 @@ def read_strokes(
     order = np.argsort(offsets, kind="stable")  # file order: the disk reads forward
     timed = fmt == "raw"
     flat = _Flat(timed)
+    keys = key_ids.tolist()
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -159,15 +123,15 @@ def read_strokes(
                     raise BadDrawing("the file ends before the drawing does")
                 if fmt == "binary":
                     stored = binary.HEADER.unpack_from(chunk, 0)[0]
-                    if stored != int(key_ids[row]):
-                        raise BadDrawing(f"holds key_id {stored}, the store says {key_ids[row]}")
-                    flat.add_lists(binary.read_strokes(chunk, 0))
+                    if stored != keys[row]:
+                        raise BadDrawing(f"holds key_id {stored}, the store says {keys[row]}")
+                    xs, ys, ends = binary.read_points(chunk, 0)
+                    flat.add(xs, ys, None, np.array(ends, np.int32))
                 elif timed:
-                    flat.add_simplified(
-                        *simplify_flat(_decode_line(chunk, key_ids[row], True), True)
-                    )
+                    flat.add(*simplify_flat(_decode_line(chunk, keys[row]), True))
                 else:
-                    flat.add_lists(_decode_line(chunk, key_ids[row], False))
+                    xs, ys, ends = _native.flatten(_decode_line(chunk, keys[row]))
+                    flat.add(xs, ys, None, ends)
             except (BadDrawing, ValueError, TypeError, IndexError, struct.error) as exc:
                 unit = "record" if fmt == "binary" else "line"
                 raise PipelineError(
@@ -177,14 +141,6 @@ def read_strokes(
                 ) from None
     finally:
         os.close(fd)
-    bad = None if timed else _bad_coordinates(flat)
-    if bad is not None:
-        row = int(order[bad])
-        raise PipelineError(
-            f"{path}: line {int(positions[row]) + 1} (byte offset {int(offsets[row])}): "
-            "simplified coordinates must be integers in 0..255; the file does not match the "
-            "joined store: re-run the join (dvc repro -f join)"
-        )
     table = flat.table()
     if np.array_equal(order, np.arange(len(order))):
         return table
