@@ -579,6 +579,45 @@ static int simplify_stroke(const double *sx, const double *sy, const double *st,
     return (int)kept;
 }
 
+/* Scale a drawing's points (read by simplify) and simplify each stroke into the columns;
+ * 0, or -1 when out of memory. Runs without the GIL. */
+static int simplify_points(Points *all, const Py_ssize_t *sizes, Py_ssize_t count,
+                           Py_ssize_t total, int timed, double epsilon, Column *xs, Column *ys,
+                           Column *ts, Column *ends)
+{
+    if (total == 0)
+        return 0;
+    double lowx = INFINITY, lowy = INFINITY, highx = -INFINITY, highy = -INFINITY;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        lowx = fmin(lowx, all->x[i]);
+        highx = fmax(highx, all->x[i]);
+        lowy = fmin(lowy, all->y[i]);
+        highy = fmax(highy, all->y[i]);
+    }
+    double extent = fmax(highx - lowx, highy - lowy);
+    double scale = extent > 0 ? 255.0 / extent : 1.0, start = timed ? all->t[0] : 0.0;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        all->x[i] = (all->x[i] - lowx) * scale;
+        all->y[i] = (all->y[i] - lowy) * scale;
+        if (timed)
+            all->t[i] -= start;
+    }
+    Points work = {0};
+    int32_t end = 0, failed = 0;
+    for (Py_ssize_t s = 0, at = 0; s < count && !failed; at += sizes[s], s++) {
+        if (sizes[s] == 0)
+            continue;
+        int kept = points_reserve(&work, sizes[s]) < 0
+                       ? -1
+                       : simplify_stroke(all->x + at, all->y + at, all->t + at, sizes[s], timed,
+                                         epsilon, &work, xs, ys, ts);
+        end += kept;
+        failed = kept < 0 || column_put(ends, &end, sizeof end) < 0;
+    }
+    points_free(&work);
+    return failed ? -1 : 0;
+}
+
 static PyObject *simplify(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *drawing;
@@ -590,7 +629,7 @@ static PyObject *simplify(PyObject *Py_UNUSED(module), PyObject *args)
     if (strokes == NULL)
         return NULL;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(strokes), total = 0;
-    Points all = {0}, work = {0};
+    Points all = {0};
     Column xs = {0}, ys = {0}, ts = {0}, ends = {0};
     Py_ssize_t *sizes = PyMem_RawMalloc((count + 1) * sizeof(Py_ssize_t));
     PyObject *result = NULL;
@@ -604,38 +643,13 @@ static PyObject *simplify(PyObject *Py_UNUSED(module), PyObject *args)
             goto done;
         total += sizes[s];
     }
-    if (total > 0) {
-        double lowx = INFINITY, lowy = INFINITY, highx = -INFINITY, highy = -INFINITY;
-        for (Py_ssize_t i = 0; i < total; i++) {
-            lowx = fmin(lowx, all.x[i]);
-            highx = fmax(highx, all.x[i]);
-            lowy = fmin(lowy, all.y[i]);
-            highy = fmax(highy, all.y[i]);
-        }
-        double extent = fmax(highx - lowx, highy - lowy);
-        double scale = extent > 0 ? 255.0 / extent : 1.0, start = timed ? all.t[0] : 0.0;
-        for (Py_ssize_t i = 0; i < total; i++) {
-            all.x[i] = (all.x[i] - lowx) * scale;
-            all.y[i] = (all.y[i] - lowy) * scale;
-            if (timed)
-                all.t[i] -= start;
-        }
-        int32_t end = 0;
-        for (Py_ssize_t s = 0, at = 0; s < count; at += sizes[s], s++) {
-            if (sizes[s] == 0)
-                continue;
-            if (points_reserve(&work, sizes[s]) < 0) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            int kept = simplify_stroke(all.x + at, all.y + at, all.t + at, sizes[s], timed,
-                                       epsilon, &work, &xs, &ys, &ts);
-            end += kept;
-            if (kept < 0 || column_put(&ends, &end, sizeof end) < 0) {
-                PyErr_NoMemory();
-                goto done;
-            }
-        }
+    int failed;
+    Py_BEGIN_ALLOW_THREADS /* the arithmetic needs no Python objects: other threads run */
+    failed = simplify_points(&all, sizes, count, total, timed, epsilon, &xs, &ys, &ts, &ends);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
     }
     PyObject *times = timed ? PyBytes_FromStringAndSize(ts.data, ts.size) : Py_NewRef(Py_None);
     /* "y#" turns a NULL pointer (an empty column) into None: give it an empty string */
@@ -645,7 +659,6 @@ static PyObject *simplify(PyObject *Py_UNUSED(module), PyObject *args)
 done:
     PyMem_RawFree(sizes);
     points_free(&all);
-    points_free(&work);
     free(xs.data);
     free(ys.data);
     free(ts.data);
