@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.reportkit.drawings import OTHER, Drawings, country_name
+from pipeline.strokes import Strokes
 
 CELL = 64  # a drawing's square, in pixels
 GAP = 4
@@ -29,53 +28,23 @@ PEN = 1.75  # line width in cell pixels (Google's pen of 16 in 304 is 1.5 px of 
 SPAN = 255  # the simplified strokes' coordinates are 0..255
 
 
-@dataclass(frozen=True)
-class Strokes:
-    """The sample's stroke columns as flat arrays: drawing i's points are
-    xs[points[i]:points[i + 1]], its strokes end at ends[strokes[i]:strokes[i + 1]]."""
-
-    xs: np.ndarray
-    ys: np.ndarray
-    points: np.ndarray
-    ends: np.ndarray
-    strokes: np.ndarray
-
-    @classmethod
-    def from_sample(cls, sample: pa.Table) -> Strokes:
-        def flat(name: str) -> tuple[np.ndarray, np.ndarray]:
-            column = sample[name].combine_chunks()
-            offsets = column.offsets.to_numpy()
-            return column.values.to_numpy(), offsets  # values from offsets[0] on
-
-        xs, points = flat("xs")
-        ys, _ = flat("ys")
-        ends, strokes = flat("stroke_ends")
-        return cls(xs, ys, points, ends, strokes)
-
-    def of(self, index: int) -> list[np.ndarray]:
-        """Drawing `index`'s strokes, each a (k, 2) array of x, y in 0..255 (y down)."""
-        start, stop = self.points[index], self.points[index + 1]
-        points = np.column_stack((self.xs[start:stop], self.ys[start:stop])).astype(np.int64)
-        ends = self.ends[self.strokes[index] : self.strokes[index + 1]]
-        return [s for s in np.split(points, ends[:-1]) if len(s)]
-
-
 def draw_cell(strokes: Sequence[np.ndarray], size: int = CELL) -> Image.Image:
-    """One drawing, dark on white, its bounding box centred in a `size` square (as Google
-    centres the bitmaps), lines with round ends and joins, antialiased by supersampling."""
+    """One drawing (strokes of shape (2, k): x, y), dark on white, its bounding box centred
+    in a `size` square (as Google centres the bitmaps), lines with round ends and joins,
+    antialiased by supersampling."""
     big = size * SUPERSAMPLE
     canvas = Image.new("L", (big, big), 255)
     if not strokes:
         return canvas.resize((size, size), Image.Resampling.BOX)
     draw = ImageDraw.Draw(canvas)
     scale = (size - 2 * INSET) * SUPERSAMPLE / SPAN
-    points = np.concatenate(strokes)
+    points = np.concatenate(strokes, axis=1).T
     offset = (big - (points.max(axis=0) + points.min(axis=0)) * scale) / 2
     width = round(PEN * SUPERSAMPLE)
     radius = width / 2
     for stroke in strokes:
         # integer device coordinates: the same pixels on every platform
-        xy = [tuple(p) for p in np.rint(stroke * scale + offset).astype(int).tolist()]
+        xy = [tuple(p) for p in np.rint(stroke.T * scale + offset).astype(int).tolist()]
         if len(xy) > 1:
             draw.line(xy, fill=0, width=width, joint="curve")
         for x, y in (xy[0], xy[-1]):  # round caps (and a dot for a one-point stroke)

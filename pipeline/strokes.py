@@ -82,7 +82,7 @@ class _Flat:
         )
 
 
-def _decode_line(chunk: bytes, key_id: int) -> list:
+def _decode_line(chunk: bytes, key_id: int | None) -> list:
     """The drawing of a line (the compiled readers check its strokes)."""
     try:
         line = orjson.loads(chunk)
@@ -90,18 +90,53 @@ def _decode_line(chunk: bytes, key_id: int) -> list:
         raise BadDrawing(f"not JSON ({exc})") from None
     if not isinstance(line, dict) or not isinstance(line.get("drawing"), list):
         raise BadDrawing("not a drawing (no 'drawing' list)")
-    if str(line.get("key_id")) != str(key_id):
+    if key_id is not None and str(line.get("key_id")) != str(key_id):
         raise BadDrawing(f"holds key_id {line.get('key_id')}, the store says {key_id}")
     return line["drawing"]
 
 
-def _points(chunk: bytes, length: int, fmt: str, key_id: int) -> tuple:
+@dataclass(frozen=True)
+class Strokes:
+    """The stroke columns (of the sample, or of read_strokes) as flat arrays: drawing i's points are
+    xs[points[i]:points[i + 1]], its strokes end at ends[strokes[i]:strokes[i + 1]]."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    points: np.ndarray
+    ends: np.ndarray
+    strokes: np.ndarray
+
+    @classmethod
+    def from_sample(cls, sample: pa.Table) -> Strokes:
+        def flat(name: str) -> tuple[np.ndarray, np.ndarray]:
+            column = sample[name].combine_chunks()
+            offsets = column.offsets.to_numpy()
+            return column.values.to_numpy(), offsets  # values from offsets[0] on
+
+        xs, points = flat("xs")
+        ys, _ = flat("ys")
+        ends, strokes = flat("stroke_ends")
+        return cls(xs, ys, points, ends, strokes)
+
+    def __len__(self) -> int:
+        return len(self.points) - 1
+
+    def of(self, index: int) -> list[np.ndarray]:
+        """Drawing `index`'s strokes, each an int64 array of shape (2, k): x, y in 0..255 (y
+        down), as render.simplify_strokes gives them and render.render_bitmaps takes them."""
+        start, stop = self.points[index], self.points[index + 1]
+        points = np.vstack((self.xs[start:stop], self.ys[start:stop])).astype(np.int64)
+        ends = self.ends[self.strokes[index] : self.strokes[index + 1]]
+        return [s for s in np.split(points, ends[:-1], axis=1) if s.shape[1]]
+
+
+def _points(chunk: bytes, length: int, fmt: str, key_id: int | None) -> tuple:
     """One drawing's (xs, ys, ts, ends) from its bytes."""
     if len(chunk) != length:
         raise BadDrawing("the file ends before the drawing does")
     if fmt == "binary":
         stored = binary.HEADER.unpack_from(chunk, 0)[0]
-        if stored != key_id:
+        if key_id is not None and stored != key_id:
             raise BadDrawing(f"holds key_id {stored}, the store says {key_id}")
         xs, ys, ends = binary.read_points(chunk, 0)
         return xs, ys, None, np.array(ends, np.int32)
@@ -132,19 +167,22 @@ def _read_rows(fd: int, fmt: str, rows: list[int], spans: tuple) -> list[tuple]:
 def read_strokes(
     path: Path,
     fmt: str,
-    key_ids: np.ndarray,
+    key_ids: np.ndarray | None,
     positions: np.ndarray,
     offsets: np.ndarray,
     lengths: np.ndarray,
 ) -> pa.Table:
     """The strokes of the drawings at these byte spans of `path` (`fmt`: raw, simplified or
-    binary), as the four list columns, one row per span in the order given.
+    binary), as the four list columns, one row per span in the order given. Each drawing
+    must hold its key_id (unless `key_ids` is None); `positions` (0-based lines or records)
+    name it in errors.
 
     Raw drawings are simplified on every core (the C simplification releases the GIL), in
     batches whose results are put back in file order: the output does not depend on it.
     """
     order = np.argsort(offsets, kind="stable").tolist()  # file order: the disk reads forward
-    spans = (key_ids.tolist(), offsets.tolist(), lengths.tolist())
+    keys = key_ids.tolist() if key_ids is not None else [None] * len(offsets)
+    spans = (keys, offsets.tolist(), lengths.tolist())
     batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
     workers = min(os.cpu_count() or 1, len(batches)) if fmt == "raw" else 1
     flat = _Flat(fmt == "raw")

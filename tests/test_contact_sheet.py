@@ -12,6 +12,7 @@ from pipeline import contact_sheet
 from pipeline.render import render_bitmap
 from pipeline.reportkit.drawings import from_sample
 from pipeline.schema import SAMPLE
+from pipeline.strokes import Strokes
 from pipeline.verify import correlations
 
 # Four unlike drawings, [[xs, ys], ...] aligned to 0 like Google's simplified ones: a bar, a
@@ -47,7 +48,7 @@ def sample_of(countries: list[str], categories: list[str]) -> pa.Table:
 
 def sheet_of(sample: pa.Table, categories: tuple, top: int, **options) -> tuple:
     drawings = from_sample(sample, categories, top=top)
-    strokes = contact_sheet.Strokes.from_sample(sample)
+    strokes = Strokes.from_sample(sample)
     colours = ["#1f77b4", "#b0b0b0", "#ff7f0e"][: len(drawings.groups)]
     return drawings, contact_sheet.render(drawings, strokes, colours, ["heading"], **options)
 
@@ -66,9 +67,9 @@ def test_groups_take_categories_in_turn():
 
 
 def test_strokes_come_back_per_drawing_even_from_a_slice():
-    strokes = contact_sheet.Strokes.from_sample(sample_of(["US"] * 6, ["cat"] * 6).slice(2, 4))
-    assert [s.T.tolist() for s in strokes.of(1)] == SHAPES[3]
-    assert [s.T.tolist() for s in strokes.of(3)] == SHAPES[1]
+    strokes = Strokes.from_sample(sample_of(["US"] * 6, ["cat"] * 6).slice(2, 4))
+    assert [s.tolist() for s in strokes.of(1)] == SHAPES[3]
+    assert [s.tolist() for s in strokes.of(3)] == SHAPES[1]
 
 
 def test_each_drawing_is_drawn_from_its_strokes_in_its_country_row():
