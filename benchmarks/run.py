@@ -10,6 +10,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     "bench_parsers.py",
     "bench_join.py",
+    "bench_sample.py",
     "bench_download.py",
     "bench_report.py",
     "bench_scale.py",

@@ -43,8 +43,8 @@ RANGE_BYTES = 32 << 20  # a thread's share of a file: small enough to balance, l
 #: The code a partition is made with (dvc.yaml's join deps list the same files): a change to
 #: any of them re-joins every category.
 JOIN_CODE = (
-    "join.py", "drawings.py", "_native.c", "verify.py", "binary.py", "render.py", "schema.py",
-    "bitmaps.py",
+    "join.py", "drawings.py", "_native.c", "verify.py", "strokes.py", "binary.py", "render.py",
+    "schema.py", "bitmaps.py",
 )  # fmt: skip
 #: Parquet key-value metadata of each partition: what it was made from (the join's record of
 #: it, and the key later per-category stages key their own results on), and its summary.

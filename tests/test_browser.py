@@ -38,7 +38,7 @@ def report(heads_layout: Path, tmp_path: Path) -> tuple[Path, list[dict]]:
     params = params_for(n=100)
     run_join(heads_layout, "simplified", CATEGORIES, tmp_path / "store", tmp_path / "join.json")
     sample = tmp_path / "sample.parquet"
-    run_sample(tmp_path / "store", CATEGORIES, params.sample, sample)
+    run_sample(tmp_path / "store", CATEGORIES, params.sample, sample, heads_layout, "simplified")
     run_report(sample, tmp_path / "join.json", params, tmp_path / "reports")
     return tmp_path / "reports" / "heads.html", pq.read_table(sample).to_pylist()
 

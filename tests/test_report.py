@@ -66,7 +66,14 @@ def built(heads_layout: Path, tmp_path: Path):
     """Join and sample the real heads; return a function that builds the report into a folder."""
     params = params_for()
     run_join(heads_layout, "simplified", CATEGORIES, tmp_path / "store", tmp_path / "join.json")
-    run_sample(tmp_path / "store", CATEGORIES, params.sample, tmp_path / "sample.parquet")
+    run_sample(
+        tmp_path / "store",
+        CATEGORIES,
+        params.sample,
+        tmp_path / "sample.parquet",
+        heads_layout,
+        "simplified",
+    )
 
     manifests = tmp_path / "manifest"
     manifests.mkdir()
@@ -186,6 +193,10 @@ def test_key_ids_beyond_float_precision_travel_as_text():
             "timestamp": pa.array([0, 60_000_000], pa.timestamp("us", tz="UTC")),
             "bitmap": pa.array([bytes(784), bytes(784)], pa.binary(784)),
             "position": [0, 1],
+            "xs": [[0, 255], [9, 9]],
+            "ys": [[0, 255], [9, 9]],
+            "stroke_ends": [[2], [2]],
+            "ts": [None, None],
         },
         schema=SAMPLE,
     )
