@@ -11,11 +11,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import atomic, layout, schema, strokes
+from pipeline.bitmaps import open_bitmaps, read_rows
 from pipeline.errors import ParamError, PipelineError
 from pipeline.params import SampleParams
 
 SELECT_COLUMNS = ["countrycode", "recognized"]
-FETCH_COLUMNS = ["key_id", "countrycode", "recognized", "timestamp", "bitmap", "position"]
+#: Read from the store for the chosen rows (whole row groups of these small columns); the
+#: bitmaps come from the npy by position (784 bytes a drawing, not a row group's 12.5 MB) and
+#: the strokes from the drawings file by byte span.
+FETCH_COLUMNS = ["key_id", "countrycode", "recognized", "timestamp", "position"]
 SPAN_COLUMNS = ["byte_offset", "byte_length"]
 
 
@@ -33,8 +37,8 @@ def candidates(processed: Path, categories: tuple[str, ...]) -> pa.Table:
         table = _partition(processed, category).read(columns=SELECT_COLUMNS)
         parts.append(
             table.append_column(
-                "category_index", pa.array(np.full(len(table), index, np.int32))
-            ).append_column("position", pa.array(np.arange(len(table), dtype=np.int64)))
+                "category_index", schema.from_numpy(np.full(len(table), index, np.int32))
+            ).append_column("position", schema.from_numpy(np.arange(len(table), dtype=np.int64)))
         )
     return pa.concat_tables(parts)
 
@@ -93,8 +97,10 @@ def choose(table: pa.Table, params: SampleParams) -> np.ndarray:
     if params.stratify == "none":
         picked = rng.choice(len(table), size=params.n, replace=False)
     else:
-        countries = table["countrycode"].fill_null("").to_numpy(zero_copy_only=False)
-        codes, groups = np.unique(countries, return_inverse=True)
+        countries = table["countrycode"].fill_null("")
+        present = pc.unique(countries)
+        codes = present.take(pc.array_sort_indices(present))  # as np.unique orders them
+        groups = schema.to_numpy(pc.index_in(countries, value_set=codes))
         quotas = stratified_quotas(np.bincount(groups, minlength=len(codes)), params.n, rng)
         picked = np.concatenate(
             [
@@ -104,6 +110,14 @@ def choose(table: pa.Table, params: SampleParams) -> np.ndarray:
             ]
         )
     return np.sort(picked)
+
+
+def _bitmaps(raw: Path, category: str, positions: np.ndarray) -> pa.Array:
+    """The chosen rows of the category's npy (the join checked it pairs with the store)."""
+    rows = read_rows(open_bitmaps(raw / layout.bitmap_object(category)), positions)
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(schema.BITMAP_BYTES), len(rows), [None, pa.py_buffer(rows)]
+    )
 
 
 def fetch_rows(
@@ -116,9 +130,10 @@ def fetch_rows(
     """Read the chosen drawings' columns, touching only the row groups that hold them, and
     their strokes, reading only their lines of the drawings file."""
     parts = []
+    indices = schema.to_numpy(chosen["category_index"])
+    chosen_positions = schema.to_numpy(chosen["position"])
     for index, category in enumerate(categories):
-        positions = chosen.filter(pc.equal(chosen["category_index"], index))["position"]
-        positions = positions.to_numpy()
+        positions = chosen_positions[indices == index]
         if not len(positions):
             continue
         parquet = _partition(processed, category)
@@ -129,7 +144,8 @@ def fetch_rows(
         table = parquet.read_row_groups(groups.tolist(), columns=FETCH_COLUMNS + SPAN_COLUMNS)
         offsets = np.concatenate([np.arange(group_starts[g], group_starts[g + 1]) for g in groups])
         local = np.searchsorted(offsets, positions)
-        table = table.take(pa.array(local))
+        table = table.take(schema.from_numpy(local))
+        table = table.append_column("bitmap", _bitmaps(raw, category, positions))
         drawn = strokes.read_strokes(
             raw / layout.drawings_object(drawings, category),
             drawings,
@@ -138,7 +154,7 @@ def fetch_rows(
             schema.to_numpy(table["byte_offset"]),
             schema.to_numpy(table["byte_length"]),
         )
-        table = table.append_column("category", pa.array([category] * len(table), pa.string()))
+        table = table.append_column("category", schema.repeat_text(category, len(table)))
         for name in strokes.COLUMNS:
             table = table.append_column(drawn.schema.field(name), drawn[name])
         parts.append(table)
@@ -155,7 +171,7 @@ def run_sample(
 ) -> pa.Table:
     """Choose the sample, bring its strokes from `raw`/<drawings>/, write it to `out` atomically."""
     table = apply_filters(candidates(processed, categories), params, categories)
-    chosen = table.take(pa.array(choose(table, params)))
+    chosen = table.take(schema.from_numpy(choose(table, params)))
     sample = fetch_rows(processed, categories, chosen, raw, drawings)
     with atomic.atomic_path(out) as staging:
         pq.write_table(sample, staging, compression="zstd")

@@ -69,3 +69,13 @@ def to_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
         raise TypeError(f"to_numpy: a numeric column without nulls, not {column.type}")
     values = np.frombuffer(column.buffers()[1], column.type.to_pandas_dtype())
     return values[column.offset : column.offset + len(column)]
+
+
+def repeat_text(value: str, count: int) -> pa.Array:
+    """A string column holding `value` `count` times (`pa.array` and `pa.scalar` would import
+    pandas, see `from_numpy`)."""
+    data = value.encode("utf-8")
+    offsets = np.arange(count + 1, dtype=np.int32) * len(data)
+    return pa.Array.from_buffers(
+        pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data * count)]
+    )

@@ -191,7 +191,7 @@ def read_strokes(
     except FileNotFoundError:
         raise PipelineError(
             f"{path}: not found; the sample reads the chosen drawings' strokes from the "
-            f"downloaded drawings file: run the download stage (dvc repro 'download@{path.stem}')"
+            f"downloaded drawings file: run the download stage (dvc repro)"
         ) from None
     try:
         with ThreadPoolExecutor(max(workers, 1)) as pool:

@@ -100,6 +100,6 @@ def check_alignment(
             f"{result.agreement:.0%} match the bitmap at the same row of the npy (aligned "
             f"files: over 95%; mean correlation {result.mean_correlation:.2f}). The two "
             "files are misaligned or from different versions of the dataset: download both "
-            "again (dvc repro -f download@<category>)"
+            f"again (rm data/raw/manifest/{category}.json; dvc repro)"
         )
     return result

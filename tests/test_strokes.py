@@ -167,7 +167,7 @@ def test_a_missing_drawings_file_says_to_download(tmp_path, heads_layouts):
     (raw / "simplified" / "cat.ndjson").unlink()
     with pytest.raises(
         PipelineError,
-        match=r"simplified/cat\.ndjson: not found; .*download stage \(dvc repro 'download@cat'\)",
+        match=r"simplified/cat\.ndjson: not found; .*download stage \(dvc repro\)",
     ):
         run_sample(
             store, ("cat",), SampleParams(n=5, seed=1), tmp_path / "s.parquet", raw, "simplified"
