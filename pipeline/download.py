@@ -90,7 +90,8 @@ class SlicePolicy:
     `min_slice`). One connection starts alone, reading on from range to range as one stream
     would, with the hasher right behind it; after `probe` seconds, if the hasher waited for
     its bytes more than half that time (the link, not MD5, is the bottleneck), the other
-    `connections - 1` fetch ranges from the end of the file backwards until they meet it.
+    `connections - 1` start at ranges spread over the rest, each reading on (one request)
+    until it meets a range another has; a connection that is done takes the first left.
     On a fast link that keeps one stream's speed: ranges fetched all at once from the start
     left the hasher waiting for the first while the others arrived, 15% slower
     (benchmarks/bench_download.py). `probe=0` opens every connection at once.
@@ -871,16 +872,26 @@ class _Slices:
         with self.cond:
             return self.ranges[i][0] + self.ranges[i][2]
 
-    def claim(self, lowest: bool) -> int | None:
-        """The first (or last) range nobody fetches and not complete; None when none is left."""
+    def claim(self) -> int | None:
+        """The first range nobody fetches and not complete; None when none is left."""
         with self.cond:
-            order = range(len(self.ranges)) if lowest else range(len(self.ranges) - 1, -1, -1)
-            for i in order:
+            for i in range(len(self.ranges)):
                 start, end, done = self.ranges[i]
                 if not self.taken[i] and start + done < end:
                     self.taken[i] = True
                     return i
             return None
+
+    def seeds(self, count: int) -> list[int]:
+        """Claim `count` untouched ranges spread evenly over those left, one per new
+        connection: each reads on from its own up to the next claimed one, in one request."""
+        with self.cond:
+            free = [i for i in range(len(self.ranges)) if self._untouched(i)]
+            if len(free) > count:
+                free = [free[k * len(free) // (count + 1)] for k in range(1, count + 1)]
+            for i in free:
+                self.taken[i] = True
+            return free
 
     def _untouched(self, i: int) -> bool:
         return i < len(self.ranges) and not self.taken[i] and self.ranges[i][2] == 0
@@ -994,22 +1005,15 @@ def _pwrite(fd: int, data: bytes | memoryview, pos: int) -> None:
 
 
 def _fetch_run(
-    transport: Transport,
-    plan: _Plan,
-    fd: int,
-    table: _Slices,
-    i: int,
-    ctx: _Context,
-    stop: _Stop,
-    follow: bool,
+    transport: Transport, plan: _Plan, fd: int, table: _Slices, i: int, ctx: _Context, stop: _Stop
 ) -> None:
-    """Fill range `i` from where it stands (`follow`: and read on into the untouched ranges
-    after it, one request as one stream would); a drop resumes alone, with backoff."""
+    """Fill range `i` from where it stands and read on into the untouched ranges after it, in
+    one request as one stream would; a drop resumes alone, from its byte, with backoff."""
     url = transport.url(plan.obj)
     attempt = 0
     while (pos := table.position(i)) < (end := table.ranges[i][1]):
         stop.check()
-        last = table.run_end(i) if follow else end
+        last = table.run_end(i)
         before = pos
         try:
             with transport.open(plan.obj, plan.remote, pos, last) as body:
@@ -1110,14 +1114,14 @@ def _fetch_sliced(
             threads.append(threading.Thread(target=run, daemon=True))
             threads[-1].start()
 
-        def connection(first: int | None, lowest: bool) -> Callable[[], None]:
-            """One connection: its first range, then the lowest (or highest) one left."""
+        def connection(first: int | None) -> Callable[[], None]:
+            """One connection: from its first range on, then from the lowest one left."""
 
             def work() -> None:
                 i = first
                 while i is not None and not stop.is_set():
-                    _fetch_run(transport, plan, fd, table, i, ctx, stop, follow=lowest)
-                    i = table.claim(lowest)
+                    _fetch_run(transport, plan, fd, table, i, ctx, stop)
+                    i = table.claim()
 
             return work
 
@@ -1125,16 +1129,16 @@ def _fetch_sliced(
         others = max(0, min(policy.connections, sum(a + d < b for a, b, d in ranges)) - 1)
         # first ranges are claimed here, before any request: which connection fetches what
         # does not depend on thread timing
-        first = table.claim(lowest=True)
-        helpers = [table.claim(lowest=False) for _ in range(others if not policy.probe else 0)]
+        first = table.claim()
+        helpers = table.seeds(others) if others and not policy.probe else []
         start(0, lambda: _hash_behind(fd, table, hashes, stop))
-        start(1, connection(first, lowest=True))
+        start(1, connection(first))
         if others and policy.probe:
             idle = table.hasher_idle(policy.probe, stop)
             if idle is not None and idle > 0.5:  # the hasher waits for the link: open more
-                helpers = [table.claim(lowest=False) for _ in range(others)]
+                helpers = table.seeds(others)
         for n, i in enumerate(helpers):
-            start(2 + n, connection(i, lowest=False))
+            start(2 + n, connection(i))
         for thread in list(threads):
             thread.join()
         if errors:
