@@ -924,7 +924,8 @@ class _Slices:
                 # so the final fsync is short, and the hasher still reads them from memory
                 os.posix_fadvise(self.fd, start, end - start, os.POSIX_FADV_DONTNEED)
             self.bar.update(n)
-            self.cond.notify_all()
+            if self._waiting_since is not None:  # only a waiting hasher needs waking
+                self.cond.notify_all()
 
     def save(self) -> None:
         """Record the progress (write and rename: a kill leaves the old record or the new)."""
@@ -969,7 +970,7 @@ class _Slices:
                     t0, w0 = now, self._waited_now()
                 if t0 and now >= t0 + window:
                     return (self._waited_now() - w0) / (now - t0)
-                self.cond.wait(t0 + window - now if t0 else 0.25)
+                self.cond.wait(min(0.02, t0 + window - now) if t0 else 0.02)  # not notified
 
 
 def _recorded(target: Path, key: dict[str, Any], size: int) -> tuple[bool, list[list[int]] | None]:
@@ -1005,7 +1006,14 @@ def _pwrite(fd: int, data: bytes | memoryview, pos: int) -> None:
 
 
 def _fetch_run(
-    transport: Transport, plan: _Plan, fd: int, table: _Slices, i: int, ctx: _Context, stop: _Stop
+    transport: Transport,
+    plan: _Plan,
+    fd: int,
+    table: _Slices,
+    i: int,
+    ctx: _Context,
+    stop: _Stop,
+    handoff: _Handoff | None,
 ) -> None:
     """Fill range `i` from where it stands and read on into the untouched ranges after it, in
     one request as one stream would; a drop resumes alone, from its byte, with backoff."""
@@ -1027,6 +1035,8 @@ def _fetch_run(
                     while view:
                         piece = view[: end - pos]
                         _pwrite(fd, piece, pos)
+                        if handoff is not None:  # before the frontier moves past it
+                            handoff.offer(pos, data if len(piece) == len(data) else bytes(piece))
                         pos += len(piece)
                         table.advance(i, len(piece))
                         ctx.received(len(piece))
@@ -1047,13 +1057,41 @@ def _fetch_run(
             stop.sleep(ctx.retry.delay(attempt, exc.retry_after))
 
 
-def _hash_behind(fd: int, table: _Slices, hashes: _Hashes, stop: _Stop) -> None:
-    """Hash the `.part` in order, reading (from the page cache) up to the frontier."""
+class _Handoff:
+    """Chunks the first connection wrote, offered to the hasher so it need not read them back.
+
+    Never blocks the writer: when the hasher is behind, chunks are dropped and it reads them
+    from the `.part` instead.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[int, bytes]] = queue.Queue(maxsize=32)
+
+    def offer(self, pos: int, data: bytes) -> None:
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait((pos, data))
+
+    def take(self, pos: int, frontier: int) -> bytes | None:
+        """The chunk that starts at `pos` and ends by `frontier`, if one was offered."""
+        while True:
+            try:
+                start, data = self._queue.get_nowait()
+            except queue.Empty:
+                return None
+            if start == pos and start + len(data) <= frontier:
+                return data
+            if start > pos:  # the hasher is behind it: it will read these bytes itself
+                return None
+
+
+def _hash_behind(fd: int, table: _Slices, hashes: _Hashes, handoff: _Handoff, stop: _Stop) -> None:
+    """Hash the `.part` in order up to the frontier: the first connection's chunks from
+    memory, the rest read back (from the page cache)."""
     pos = flushed = 0
     while pos < table.size:
         frontier = table.wait_beyond(pos, stop)
         while pos < frontier:
-            data = os.pread(fd, min(CHUNK, frontier - pos), pos)
+            data = handoff.take(pos, frontier) or os.pread(fd, min(CHUNK, frontier - pos), pos)
             if not data:
                 raise PipelineError(f"{table.sidecar}: the .part ends before byte {pos}")
             hashes.update(data)
@@ -1114,13 +1152,13 @@ def _fetch_sliced(
             threads.append(threading.Thread(target=run, daemon=True))
             threads[-1].start()
 
-        def connection(first: int | None) -> Callable[[], None]:
+        def connection(first: int | None, handoff: _Handoff | None) -> Callable[[], None]:
             """One connection: from its first range on, then from the lowest one left."""
 
             def work() -> None:
                 i = first
                 while i is not None and not stop.is_set():
-                    _fetch_run(transport, plan, fd, table, i, ctx, stop)
+                    _fetch_run(transport, plan, fd, table, i, ctx, stop, handoff)
                     i = table.claim()
 
             return work
@@ -1131,14 +1169,15 @@ def _fetch_sliced(
         # does not depend on thread timing
         first = table.claim()
         helpers = table.seeds(others) if others and not policy.probe else []
-        start(0, lambda: _hash_behind(fd, table, hashes, stop))
-        start(1, connection(first))
+        handoff = _Handoff()  # the first connection writes where the hasher reads next
+        start(0, lambda: _hash_behind(fd, table, hashes, handoff, stop))
+        start(1, connection(first, handoff))
         if others and policy.probe:
             idle = table.hasher_idle(policy.probe, stop)
             if idle is not None and idle > 0.5:  # the hasher waits for the link: open more
                 helpers = table.seeds(others)
         for n, i in enumerate(helpers):
-            start(2 + n, connection(i))
+            start(2 + n, connection(i, None))
         for thread in list(threads):
             thread.join()
         if errors:
