@@ -56,6 +56,7 @@ CHUNK = 4 << 20  # large file reads keep the per-chunk Python overhead far below
 READ1 = 1 << 20  # socket reads: urllib3's read1 slows down past ~1 MiB (measured: 3 vs 1 GB/s)
 WRITEBACK = 32 << 20  # start the disk writeback every so often, so the final fsync is short
 CHECKPOINT = 4 << 20  # a sliced download records its progress at least every 4 MiB
+AHEAD = 16 << 20  # how far one connection alone may run ahead of the hasher (as one stream)
 NPY_HEAD = 4096  # first request for an .npy header; a longer header is fetched in a second one
 DEMO_HINT = (
     "use the bundled demo data (dataset.base_url: data/demo) or a mirror "
@@ -90,12 +91,13 @@ class SlicePolicy:
     ranges of at most `max_slice` bytes (at least `connections` of them, none under
     `min_slice`). One connection starts alone, reading on from range to range as one stream
     would, with the hasher right behind it; after `probe` seconds, if the hasher waited for
-    its bytes more than half that time (the link, not MD5, is the bottleneck), the other
-    `connections - 1` start at ranges spread over the rest, each reading on (one request)
-    until it meets a range another has; a connection that is done takes the first left.
-    On a fast link that keeps one stream's speed: ranges fetched all at once from the start
-    left the hasher waiting for the first while the others arrived, 15% slower
-    (benchmarks/bench_download.py). `probe=0` opens every connection at once.
+    its bytes more than half that time and they came in small pieces (the link, not MD5 or
+    a busy CPU, is the bottleneck), the other `connections - 1` start at ranges spread over
+    the rest, each reading on (one request) until it meets a range another has; one that is
+    done takes the first range left. On a fast link that keeps one stream's speed: ranges
+    fetched all at once from the start left the hasher waiting for the first while the
+    others arrived, 15% slower (benchmarks/bench_download.py). `probe=0` opens every
+    connection at once.
     """
 
     connections: int = 8
@@ -865,6 +867,10 @@ class _Slices:
         self.bar = bar
         self.cond = threading.Condition()
         self.written = 0  # bytes written by this run
+        self.pieces = 0  # in that many writes
+        self.hashed = 0  # where the hasher is
+        self.paced = True  # a connection alone keeps within AHEAD of the hasher
+        self._pacing = False  # a connection waits for the hasher
         self._unsaved = 0
         self._waited = 0.0  # seconds the hasher waited for bytes
         self._waiting_since: float | None = None
@@ -917,6 +923,7 @@ class _Slices:
             start, end, done = self.ranges[i]
             self.ranges[i][2] = done + n
             self.written += n
+            self.pieces += 1
             self._unsaved += n
             if self._unsaved >= CHECKPOINT or start + done + n == end:
                 self.save()
@@ -933,6 +940,27 @@ class _Slices:
             tmp.write_text(json.dumps({**self.key, "slices": self.ranges}, sort_keys=True) + "\n")
             os.replace(tmp, self.sidecar)
             self._unsaved = 0
+
+    def hashed_to(self, pos: int) -> None:
+        with self.cond:
+            self.hashed = pos
+            if self._pacing:
+                self.cond.notify_all()
+
+    def pace(self, pos: int, stop: _Stop) -> None:
+        """Wait while one connection alone is far ahead of the hasher: like one stream, it then
+        reads big chunks instead of racing it for the CPU with small ones."""
+        with self.cond:
+            while self.paced and pos - self.hashed > AHEAD:
+                stop.check()
+                self._pacing = True
+                self.cond.wait(0.25)  # woken by the hasher; the timeout only rechecks `stop`
+                self._pacing = False
+
+    def unpace(self) -> None:
+        with self.cond:
+            self.paced = False
+            self.cond.notify_all()
 
     def frontier(self) -> int:
         with self.cond:
@@ -956,19 +984,22 @@ class _Slices:
         since = self._waiting_since
         return self._waited + (time.monotonic() - since if since is not None else 0.0)
 
-    def hasher_idle(self, window: float, stop: _Stop) -> float | None:
-        """The share of `window` seconds, from the first byte on, the hasher waited for bytes;
-        None when the download ends or stops first."""
+    def link_bound(self, window: float, stop: _Stop) -> bool:
+        """Whether, over `window` seconds from the first byte on, the link held the download
+        back: the hasher waited for bytes more than half the time, and the socket handed them
+        over in small pieces (a busy CPU instead leaves big ones waiting in it)."""
         with self.cond:
             t0 = w0 = 0.0
             while True:
                 if stop.is_set() or self.frontier() >= self.size:
-                    return None
+                    return False
                 now = time.monotonic()
                 if self.written and not t0:
-                    t0, w0 = now, self._waited_now()
+                    t0, w0, b0, p0 = now, self._waited_now(), self.written, self.pieces
                 if t0 and now >= t0 + window:
-                    return (self._waited_now() - w0) / (now - t0)
+                    idle = (self._waited_now() - w0) / (now - t0)
+                    piece = (self.written - b0) / max(1, self.pieces - p0)
+                    return idle > 0.5 and piece < READ1 / 4
                 self.cond.wait(min(0.02, t0 + window - now) if t0 else 0.02)  # not notified
 
 
@@ -1059,6 +1090,8 @@ def _fetch_run(
                         table.advance(i, len(piece))
                         ctx.received(len(piece))
                         view = view[len(piece) :]
+                        if handoff is not None:
+                            table.pace(pos, stop)
                         if pos == end:
                             nxt = table.claim_next(i) if pos < last else None
                             if nxt is None:
@@ -1114,6 +1147,7 @@ def _hash_behind(fd: int, table: _Slices, hashes: _Hashes, handoff: _Handoff, st
                 raise PipelineError(f"{table.sidecar}: the .part ends before byte {pos}")
             hashes.update(data)
             pos += len(data)
+            table.hashed_to(pos)
             if pos - flushed >= WRITEBACK and hasattr(os, "posix_fadvise"):
                 # hashed bytes are not read again: start their writeback, drop them from cache
                 os.posix_fadvise(fd, 0, pos, os.POSIX_FADV_DONTNEED)
@@ -1190,10 +1224,10 @@ def _fetch_sliced(
         handoff = _Handoff()  # the first connection writes where the hasher reads next
         start(0, lambda: _hash_behind(fd, table, hashes, handoff, stop))
         start(1, connection(first, handoff))
-        if others and policy.probe:
-            idle = table.hasher_idle(policy.probe, stop)
-            if idle is not None and idle > 0.5:  # the hasher waits for the link: open more
-                helpers = table.seeds(others)
+        if others and policy.probe and table.link_bound(policy.probe, stop):
+            helpers = table.seeds(others)  # the link holds it back: more connections help
+        if helpers:
+            table.unpace()
         for n, i in enumerate(helpers):
             start(2 + n, connection(i, None))
         for thread in list(threads):
