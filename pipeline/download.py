@@ -872,6 +872,8 @@ class _Slices:
         self.paced = True  # a connection alone keeps within AHEAD of the hasher
         self._pacing = False  # a connection waits for the hasher
         self._unsaved = 0
+        self._saving = threading.Lock()  # one sidecar write at a time
+        self._dropped = 0  # hashed bytes dropped from the page cache
         self._waited = 0.0  # seconds the hasher waited for bytes
         self._waiting_since: float | None = None
 
@@ -919,27 +921,39 @@ class _Slices:
             return self.ranges[i][1]
 
     def advance(self, i: int, n: int) -> None:
+        """Count `n` bytes written to range `i`; the disk work it brings happens outside the
+        lock, so the hasher never waits for it."""
         with self.cond:
             start, end, done = self.ranges[i]
             self.ranges[i][2] = done + n
             self.written += n
             self.pieces += 1
             self._unsaved += n
-            if self._unsaved >= CHECKPOINT or start + done + n == end:
-                self.save()
-            if start + done + n == end:
-                _start_writeback(self.fd, start, end - start)
+            finished = start + done + n == end
+            save = self._unsaved >= CHECKPOINT or finished
+            drop = self.hashed - self._dropped >= WRITEBACK
+            if drop:
+                self._dropped = self.hashed
             self.bar.update(n)
             if self._waiting_since is not None:  # only a waiting hasher needs waking
                 self.cond.notify_all()
+        if save:
+            self.save()
+        if finished:
+            _start_writeback(self.fd, start, end - start)
+        if drop and hasattr(os, "posix_fadvise"):
+            # hashed bytes are not read again: start their writeback, drop them from cache
+            os.posix_fadvise(self.fd, 0, self._dropped, os.POSIX_FADV_DONTNEED)
 
     def save(self) -> None:
         """Record the progress (write and rename: a kill leaves the old record or the new)."""
-        with self.cond:
+        with self._saving:
+            with self.cond:
+                record = json.dumps({**self.key, "slices": self.ranges}, sort_keys=True) + "\n"
+                self._unsaved = 0
             tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
-            tmp.write_text(json.dumps({**self.key, "slices": self.ranges}, sort_keys=True) + "\n")
+            tmp.write_text(record)
             os.replace(tmp, self.sidecar)
-            self._unsaved = 0
 
     def hashed_to(self, pos: int) -> None:
         with self.cond:
@@ -1138,7 +1152,7 @@ class _Handoff:
 def _hash_behind(fd: int, table: _Slices, hashes: _Hashes, handoff: _Handoff, stop: _Stop) -> None:
     """Hash the `.part` in order up to the frontier: the first connection's chunks from
     memory, the rest read back (from the page cache)."""
-    pos = flushed = 0
+    pos = 0
     while pos < table.size:
         frontier = table.wait_beyond(pos, stop)
         while pos < frontier:
@@ -1148,10 +1162,6 @@ def _hash_behind(fd: int, table: _Slices, hashes: _Hashes, handoff: _Handoff, st
             hashes.update(data)
             pos += len(data)
             table.hashed_to(pos)
-            if pos - flushed >= WRITEBACK and hasattr(os, "posix_fadvise"):
-                # hashed bytes are not read again: start their writeback, drop them from cache
-                os.posix_fadvise(fd, 0, pos, os.POSIX_FADV_DONTNEED)
-                flushed = pos
 
 
 def _worst(errors: dict[int, BaseException]) -> BaseException:
