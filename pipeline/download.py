@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import errno
 import hashlib
 import io
@@ -55,6 +56,7 @@ CHUNK = 4 << 20  # large file reads keep the per-chunk Python overhead far below
 READ1 = 1 << 20  # socket reads: urllib3's read1 slows down past ~1 MiB (measured: 3 vs 1 GB/s)
 WRITEBACK = 32 << 20  # start the disk writeback every so often, so the final fsync is short
 CHECKPOINT = 4 << 20  # a sliced download records its progress at least every 4 MiB
+AHEAD = 16 << 20  # how far one connection alone may run ahead of the hasher (as one stream)
 NPY_HEAD = 4096  # first request for an .npy header; a longer header is fetched in a second one
 DEMO_HINT = (
     "use the bundled demo data (dataset.base_url: data/demo) or a mirror "
@@ -89,11 +91,13 @@ class SlicePolicy:
     ranges of at most `max_slice` bytes (at least `connections` of them, none under
     `min_slice`). One connection starts alone, reading on from range to range as one stream
     would, with the hasher right behind it; after `probe` seconds, if the hasher waited for
-    its bytes more than half that time (the link, not MD5, is the bottleneck), the other
-    `connections - 1` fetch ranges from the end of the file backwards until they meet it.
-    On a fast link that keeps one stream's speed: ranges fetched all at once from the start
-    left the hasher waiting for the first while the others arrived, 15% slower
-    (benchmarks/bench_download.py). `probe=0` opens every connection at once.
+    its bytes more than half that time and they came in small pieces (the link, not MD5 or
+    a busy CPU, is the bottleneck), the other `connections - 1` start at ranges spread over
+    the rest, each reading on (one request) until it meets a range another has; one that is
+    done takes the first range left. On a fast link that keeps one stream's speed: ranges
+    fetched all at once from the start left the hasher waiting for the first while the
+    others arrived, 15% slower (benchmarks/bench_download.py). `probe=0` opens every
+    connection at once.
     """
 
     connections: int = 8
@@ -863,7 +867,13 @@ class _Slices:
         self.bar = bar
         self.cond = threading.Condition()
         self.written = 0  # bytes written by this run
+        self.pieces = 0  # in that many writes
+        self.hashed = 0  # where the hasher is
+        self.paced = True  # a connection alone keeps within AHEAD of the hasher
+        self._pacing = False  # a connection waits for the hasher
         self._unsaved = 0
+        self._saving = threading.Lock()  # one sidecar write at a time
+        self._dropped = 0  # hashed bytes dropped from the page cache
         self._waited = 0.0  # seconds the hasher waited for bytes
         self._waiting_since: float | None = None
 
@@ -871,16 +881,26 @@ class _Slices:
         with self.cond:
             return self.ranges[i][0] + self.ranges[i][2]
 
-    def claim(self, lowest: bool) -> int | None:
-        """The first (or last) range nobody fetches and not complete; None when none is left."""
+    def claim(self) -> int | None:
+        """The first range nobody fetches and not complete; None when none is left."""
         with self.cond:
-            order = range(len(self.ranges)) if lowest else range(len(self.ranges) - 1, -1, -1)
-            for i in order:
+            for i in range(len(self.ranges)):
                 start, end, done = self.ranges[i]
                 if not self.taken[i] and start + done < end:
                     self.taken[i] = True
                     return i
             return None
+
+    def seeds(self, count: int) -> list[int]:
+        """Claim `count` untouched ranges spread evenly over those left, one per new
+        connection: each reads on from its own up to the next claimed one, in one request."""
+        with self.cond:
+            free = [i for i in range(len(self.ranges)) if self._untouched(i)]
+            if len(free) > count:
+                free = [free[k * len(free) // (count + 1)] for k in range(1, count + 1)]
+            for i in free:
+                self.taken[i] = True
+            return free
 
     def _untouched(self, i: int) -> bool:
         return i < len(self.ranges) and not self.taken[i] and self.ranges[i][2] == 0
@@ -901,27 +921,60 @@ class _Slices:
             return self.ranges[i][1]
 
     def advance(self, i: int, n: int) -> None:
+        """Count `n` bytes written to range `i`; the disk work it brings happens outside the
+        lock, so the hasher never waits for it."""
         with self.cond:
             start, end, done = self.ranges[i]
             self.ranges[i][2] = done + n
             self.written += n
+            self.pieces += 1
             self._unsaved += n
-            if self._unsaved >= CHECKPOINT or start + done + n == end:
-                self.save()
-            if start + done + n == end and hasattr(os, "posix_fadvise"):
-                # the range's pages are dirty: this starts their writeback (dropping none),
-                # so the final fsync is short, and the hasher still reads them from memory
-                os.posix_fadvise(self.fd, start, end - start, os.POSIX_FADV_DONTNEED)
+            finished = start + done + n == end
+            save = self._unsaved >= CHECKPOINT or finished
+            drop = self.hashed - self._dropped >= WRITEBACK
+            if drop:
+                self._dropped = self.hashed
             self.bar.update(n)
-            self.cond.notify_all()
+            if self._waiting_since is not None:  # only a waiting hasher needs waking
+                self.cond.notify_all()
+        if save:
+            self.save()
+        if finished:
+            _start_writeback(self.fd, start, end - start)
+        if drop and hasattr(os, "posix_fadvise"):
+            # hashed bytes are not read again: start their writeback, drop them from cache
+            os.posix_fadvise(self.fd, 0, self._dropped, os.POSIX_FADV_DONTNEED)
 
     def save(self) -> None:
         """Record the progress (write and rename: a kill leaves the old record or the new)."""
-        with self.cond:
+        with self._saving:
+            with self.cond:
+                record = json.dumps({**self.key, "slices": self.ranges}, sort_keys=True) + "\n"
+                self._unsaved = 0
             tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
-            tmp.write_text(json.dumps({**self.key, "slices": self.ranges}, sort_keys=True) + "\n")
+            tmp.write_text(record)
             os.replace(tmp, self.sidecar)
-            self._unsaved = 0
+
+    def hashed_to(self, pos: int) -> None:
+        with self.cond:
+            self.hashed = pos
+            if self._pacing:
+                self.cond.notify_all()
+
+    def pace(self, pos: int, stop: _Stop) -> None:
+        """Wait while one connection alone is far ahead of the hasher: like one stream, it then
+        reads big chunks instead of racing it for the CPU with small ones."""
+        with self.cond:
+            while self.paced and pos - self.hashed > AHEAD:
+                stop.check()
+                self._pacing = True
+                self.cond.wait(0.25)  # woken by the hasher; the timeout only rechecks `stop`
+                self._pacing = False
+
+    def unpace(self) -> None:
+        with self.cond:
+            self.paced = False
+            self.cond.notify_all()
 
     def frontier(self) -> int:
         with self.cond:
@@ -945,20 +998,23 @@ class _Slices:
         since = self._waiting_since
         return self._waited + (time.monotonic() - since if since is not None else 0.0)
 
-    def hasher_idle(self, window: float, stop: _Stop) -> float | None:
-        """The share of `window` seconds, from the first byte on, the hasher waited for bytes;
-        None when the download ends or stops first."""
+    def link_bound(self, window: float, stop: _Stop) -> bool:
+        """Whether, over `window` seconds from the first byte on, the link held the download
+        back: the hasher waited for bytes more than half the time, and the socket handed them
+        over in small pieces (a busy CPU instead leaves big ones waiting in it)."""
         with self.cond:
             t0 = w0 = 0.0
             while True:
                 if stop.is_set() or self.frontier() >= self.size:
-                    return None
+                    return False
                 now = time.monotonic()
                 if self.written and not t0:
-                    t0, w0 = now, self._waited_now()
+                    t0, w0, b0, p0 = now, self._waited_now(), self.written, self.pieces
                 if t0 and now >= t0 + window:
-                    return (self._waited_now() - w0) / (now - t0)
-                self.cond.wait(t0 + window - now if t0 else 0.25)
+                    idle = (self._waited_now() - w0) / (now - t0)
+                    piece = (self.written - b0) / max(1, self.pieces - p0)
+                    return idle > 0.5 and piece < READ1 / 4
+                self.cond.wait(min(0.02, t0 + window - now) if t0 else 0.02)  # not notified
 
 
 def _recorded(target: Path, key: dict[str, Any], size: int) -> tuple[bool, list[list[int]] | None]:
@@ -981,6 +1037,25 @@ def _recorded(target: Path, key: dict[str, Any], size: int) -> tuple[bool, list[
         return False, None
 
 
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return call
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing a finished range to disk, so the final fsync is short; unlike
+    posix_fadvise(DONTNEED) this drops no page the hasher has still to read."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE: start, do not wait
+
+
 def _pwrite(fd: int, data: bytes | memoryview, pos: int) -> None:
     view = memoryview(data)
     try:
@@ -1001,15 +1076,15 @@ def _fetch_run(
     i: int,
     ctx: _Context,
     stop: _Stop,
-    follow: bool,
+    handoff: _Handoff | None,
 ) -> None:
-    """Fill range `i` from where it stands (`follow`: and read on into the untouched ranges
-    after it, one request as one stream would); a drop resumes alone, with backoff."""
+    """Fill range `i` from where it stands and read on into the untouched ranges after it, in
+    one request as one stream would; a drop resumes alone, from its byte, with backoff."""
     url = transport.url(plan.obj)
     attempt = 0
     while (pos := table.position(i)) < (end := table.ranges[i][1]):
         stop.check()
-        last = table.run_end(i) if follow else end
+        last = table.run_end(i)
         before = pos
         try:
             with transport.open(plan.obj, plan.remote, pos, last) as body:
@@ -1023,10 +1098,14 @@ def _fetch_run(
                     while view:
                         piece = view[: end - pos]
                         _pwrite(fd, piece, pos)
+                        if handoff is not None:  # before the frontier moves past it
+                            handoff.offer(pos, data if len(piece) == len(data) else bytes(piece))
                         pos += len(piece)
                         table.advance(i, len(piece))
                         ctx.received(len(piece))
                         view = view[len(piece) :]
+                        if handoff is not None:
+                            table.pace(pos, stop)
                         if pos == end:
                             nxt = table.claim_next(i) if pos < last else None
                             if nxt is None:
@@ -1043,21 +1122,46 @@ def _fetch_run(
             stop.sleep(ctx.retry.delay(attempt, exc.retry_after))
 
 
-def _hash_behind(fd: int, table: _Slices, hashes: _Hashes, stop: _Stop) -> None:
-    """Hash the `.part` in order, reading (from the page cache) up to the frontier."""
-    pos = flushed = 0
+class _Handoff:
+    """Chunks the first connection wrote, offered to the hasher so it need not read them back.
+
+    Never blocks the writer: when the hasher is behind, chunks are dropped and it reads them
+    from the `.part` instead.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[int, bytes]] = queue.Queue(maxsize=32)
+
+    def offer(self, pos: int, data: bytes) -> None:
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait((pos, data))
+
+    def take(self, pos: int, frontier: int) -> bytes | None:
+        """The chunk that starts at `pos` and ends by `frontier`, if one was offered."""
+        while True:
+            try:
+                start, data = self._queue.get_nowait()
+            except queue.Empty:
+                return None
+            if start == pos and start + len(data) <= frontier:
+                return data
+            if start > pos:  # the hasher is behind it: it will read these bytes itself
+                return None
+
+
+def _hash_behind(fd: int, table: _Slices, hashes: _Hashes, handoff: _Handoff, stop: _Stop) -> None:
+    """Hash the `.part` in order up to the frontier: the first connection's chunks from
+    memory, the rest read back (from the page cache)."""
+    pos = 0
     while pos < table.size:
         frontier = table.wait_beyond(pos, stop)
         while pos < frontier:
-            data = os.pread(fd, min(CHUNK, frontier - pos), pos)
+            data = handoff.take(pos, frontier) or os.pread(fd, min(CHUNK, frontier - pos), pos)
             if not data:
                 raise PipelineError(f"{table.sidecar}: the .part ends before byte {pos}")
             hashes.update(data)
             pos += len(data)
-            if pos - flushed >= WRITEBACK and hasattr(os, "posix_fadvise"):
-                # hashed bytes are not read again: start their writeback, drop them from cache
-                os.posix_fadvise(fd, 0, pos, os.POSIX_FADV_DONTNEED)
-                flushed = pos
+            table.hashed_to(pos)
 
 
 def _worst(errors: dict[int, BaseException]) -> BaseException:
@@ -1110,14 +1214,14 @@ def _fetch_sliced(
             threads.append(threading.Thread(target=run, daemon=True))
             threads[-1].start()
 
-        def connection(first: int | None, lowest: bool) -> Callable[[], None]:
-            """One connection: its first range, then the lowest (or highest) one left."""
+        def connection(first: int | None, handoff: _Handoff | None) -> Callable[[], None]:
+            """One connection: from its first range on, then from the lowest one left."""
 
             def work() -> None:
                 i = first
                 while i is not None and not stop.is_set():
-                    _fetch_run(transport, plan, fd, table, i, ctx, stop, follow=lowest)
-                    i = table.claim(lowest)
+                    _fetch_run(transport, plan, fd, table, i, ctx, stop, handoff)
+                    i = table.claim()
 
             return work
 
@@ -1125,16 +1229,17 @@ def _fetch_sliced(
         others = max(0, min(policy.connections, sum(a + d < b for a, b, d in ranges)) - 1)
         # first ranges are claimed here, before any request: which connection fetches what
         # does not depend on thread timing
-        first = table.claim(lowest=True)
-        helpers = [table.claim(lowest=False) for _ in range(others if not policy.probe else 0)]
-        start(0, lambda: _hash_behind(fd, table, hashes, stop))
-        start(1, connection(first, lowest=True))
-        if others and policy.probe:
-            idle = table.hasher_idle(policy.probe, stop)
-            if idle is not None and idle > 0.5:  # the hasher waits for the link: open more
-                helpers = [table.claim(lowest=False) for _ in range(others)]
+        first = table.claim()
+        helpers = table.seeds(others) if others and not policy.probe else []
+        handoff = _Handoff()  # the first connection writes where the hasher reads next
+        start(0, lambda: _hash_behind(fd, table, hashes, handoff, stop))
+        start(1, connection(first, handoff))
+        if others and policy.probe and table.link_bound(policy.probe, stop):
+            helpers = table.seeds(others)  # the link holds it back: more connections help
+        if helpers:
+            table.unpace()
         for n, i in enumerate(helpers):
-            start(2 + n, connection(i, lowest=False))
+            start(2 + n, connection(i, None))
         for thread in list(threads):
             thread.join()
         if errors:

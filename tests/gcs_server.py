@@ -19,6 +19,7 @@ import hashlib
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -150,6 +151,10 @@ class GCSServer:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # many clients open several connections at once
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client may hang up early
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Bucket:

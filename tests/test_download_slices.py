@@ -57,6 +57,25 @@ def _gets(server: GCSServer, obj: str = NPY) -> list[str | None]:
     return sorted((r for m, o, r in server.requests if m == "GET" and o == obj), key=str)
 
 
+def _asked(server: GCSServer, size: int) -> list[tuple[int, int]]:
+    """The [start, end) byte intervals of the GETs for the bitmaps."""
+    asked = []
+    for header in _gets(server):
+        first, _, last = (header or "bytes=0-").removeprefix("bytes=").partition("-")
+        asked.append((int(first), int(last) + 1 if last else size))
+    return asked
+
+
+def _merged(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(intervals):
+        if merged and merged[-1][1] == a:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
+
+
 def _sidecar(dest: Path) -> dict:
     return json.loads((dest / (NPY + ".part.json")).read_text())
 
@@ -165,12 +184,14 @@ def test_a_failed_sliced_download_resumes_each_slice_where_it_stopped(
 ) -> None:
     size = (src / NPY).stat().st_size
     record = _failed_sliced_download(server, tmp_path, size)
-    missing = {(a + done, b) for a, b, done in record["slices"] if a + done < b}
+    missing = [(a + done, b) for a, b, done in record["slices"] if a + done < b]
     server.reset_counts()
-    download_category(server.base_url, "simplified", "cat", tmp_path, progress=False)
+    download_category(
+        server.base_url, "simplified", "cat", tmp_path, progress=False, slicing=SLICES
+    )
     assert (tmp_path / NPY).read_bytes() == (src / NPY).read_bytes()
-    assert server.served[NPY] == sum(b - a for a, b in missing)
-    assert _gets(server) == sorted(_header(a, b, size) for a, b in missing)
+    assert server.served[NPY] == sum(b - a for a, b in missing)  # each missing byte once
+    assert _merged(_asked(server, size)) == _merged(missing)  # and nothing else asked for
     _no_leftovers(tmp_path)
 
 
@@ -351,17 +372,18 @@ def test_disk_full_names_the_file_and_leaves_nothing(
 
 
 def test_on_a_slow_link_the_first_connection_gets_help(src: Path, tmp_path: Path) -> None:
-    """One connection starts alone; capped at 4 MB/s it keeps the hasher waiting (hashing
-    runs at hundreds of MB/s), so after the probe the others fetch from the end backwards."""
+    """One connection starts alone; capped at 2 MB/s it keeps the hasher waiting (hashing
+    runs at hundreds of MB/s), so after the probe others start at ranges further on."""
     size = (src / NPY).stat().st_size
     probing = SlicePolicy(4, threshold=1 << 20, min_slice=256 << 10, max_slice=1 << 20)
-    with GCSServer(src, rate=4e6) as slow:
+    with GCSServer(src, rate=2e6) as slow:
         download_category(
             slow.base_url, "simplified", "cat", tmp_path, progress=False, slicing=probing
         )
         gets = [r for m, o, r in slow.requests if m == "GET" and o == NPY]
     assert (tmp_path / NPY).read_bytes() == (src / NPY).read_bytes()
     assert gets[0] is None  # the first connection asked for the whole object, as one stream
-    ranges = _ranges(size)
-    assert sorted(gets[1:]) == sorted(_header(a, b, size) for a, b in ranges[1:])
+    starts = {a for a, _ in _ranges(size)}
+    assert len(gets) >= 2, "no other connection was opened"
+    assert all(int(r.removeprefix("bytes=").split("-")[0]) in starts for r in gets[1:])
     _no_leftovers(tmp_path)
