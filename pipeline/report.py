@@ -22,6 +22,7 @@ from pipeline.reportkit.drawings import (  # re-exported for tests and users' sc
     map_coordinates,
 )
 from pipeline.reportkit.header import Provenance, ascii_html, header_html, read_manifests
+from pipeline.reportkit.strokes import strokes_of
 
 __all__ = ["ReportInputs", "bitmaps_of", "country_name", "map_coordinates", "run_report"]
 
@@ -48,7 +49,8 @@ def render_html(inputs: ReportInputs, drawings: Drawings | None = None) -> str:
     drawings = drawings or drawings_of(inputs)
     params = inputs.params
     coords = map_coordinates(drawings.bitmaps, params.report.layout, params.sample.seed)
-    layout = figures.build_layout(drawings, coords, params.report.layout == "pca")
+    strokes = strokes_of(inputs.sample)
+    layout = figures.build_layout(drawings, strokes, coords, params.report.layout == "pca")
     shown = dict(zip(drawings.categories, drawings.category_counts().tolist(), strict=True))
     header = header_html(params, inputs.provenance, shown)
     return page.render_page(layout, page_title(params), header)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import re
 import subprocess
@@ -15,12 +13,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from stroke_columns import add_strokes
 
 from pipeline.join import run_join
 from pipeline.params import load_params, parse_params
 from pipeline.report import (
     ReportInputs,
-    bitmaps_of,
     load_inputs,
     map_coordinates,
     render_html,
@@ -61,12 +59,18 @@ def params_for(n: int = 60, **report):
     return parse_params(raw)
 
 
+def sample_with_strokes(raw: Path, params, store: Path, out: Path, drawings="simplified"):
+    """The sample stage's output, with the stroke columns of its contract."""
+    run_sample(store, params.dataset.categories, params.sample, out)
+    pq.write_table(add_strokes(pq.read_table(out), raw, drawings), out)
+
+
 @pytest.fixture
 def built(heads_layout: Path, tmp_path: Path):
     """Join and sample the real heads; return a function that builds the report into a folder."""
     params = params_for()
     run_join(heads_layout, "simplified", CATEGORIES, tmp_path / "store", tmp_path / "join.json")
-    run_sample(tmp_path / "store", CATEGORIES, params.sample, tmp_path / "sample.parquet")
+    sample_with_strokes(heads_layout, params, tmp_path / "store", tmp_path / "sample.parquet")
 
     manifests = tmp_path / "manifest"
     manifests.mkdir()
@@ -162,7 +166,7 @@ def tiled(sample: pa.Table, times: int) -> pa.Table:
 
 
 def test_bytes_per_drawing(built, tmp_path):
-    """Every per-drawing column is a compact array: bitmaps dominate the page's growth."""
+    """Every per-drawing column is a compact array; no bitmaps travel (the page draws them)."""
     inputs = load_inputs(tmp_path / "sample.parquet", tmp_path / "join.json", params_for())
 
     def size(times: int) -> int:
@@ -170,10 +174,9 @@ def test_bytes_per_drawing(built, tmp_path):
         return len(render_html(ReportInputs(sample, inputs.provenance, inputs.params)).encode())
 
     added = inputs.sample.num_rows * 10
-    grown = size(20) - size(10)
-    bitmaps = len(base64.b64encode(gzip.compress(bitmaps_of(inputs.sample).tobytes(), 9)))
-    assert grown / added <= 400
-    assert grown / added - bitmaps / inputs.sample.num_rows < 60, "other columns: < 60 B"
+    assert (size(20) - size(10)) / added <= 160
+    page = render_html(inputs)
+    assert '"pixels"' not in page and '"bitmaps"' not in page
 
 
 def test_key_ids_beyond_float_precision_travel_as_text():

@@ -2,7 +2,7 @@
 
 `file_html` gives every model a fresh uuid4 id, so the same report would differ on every build.
 The page embeds `json_item` in its own template instead, renumbers the ids in order of
-appearance, and inlines only the BokehJS bundle the models need (no widgets, no WebGL).
+appearance, and inlines only the BokehJS bundles the models need (core and widgets).
 """
 
 from __future__ import annotations
@@ -87,5 +87,5 @@ def render_page(layout: Any, title: str, header: str) -> str:
     with compression(COMPRESSION_LEVEL):
         item = stable_ids(json_item(layout, target="report"))
     payload = json.dumps(item, separators=(",", ":")).replace("</", "<\\/")
-    resources = Resources(mode="inline", components=["bokeh"]).render_js()
+    resources = Resources(mode="inline", components=["bokeh", "bokeh-widgets"]).render_js()
     return PAGE.format(title=title, resources=resources, header=header, item=payload)
