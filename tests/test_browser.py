@@ -24,7 +24,7 @@ from browser import (
     browser_page,
     model_value,
 )
-from conftest import ARTIFACTS, ROOT, read_lines
+from conftest import ARTIFACTS, ROOT, read_lines, write_category
 from stroke_columns import drawing_columns
 from test_report import CATEGORIES, params_for, sample_with_strokes
 
@@ -32,6 +32,7 @@ from pipeline.join import run_join
 from pipeline.params import parse_params
 from pipeline.render import render_bitmaps
 from pipeline.report import ReportInputs, country_name, render_html, run_report
+from pipeline.reportkit import scripts
 from pipeline.reportkit.header import Provenance
 from pipeline.schema import SAMPLE
 
@@ -302,7 +303,6 @@ def test_the_page_draws_google_bitmaps_from_real_strokes(heads):
     from conftest import read_lines
 
     from pipeline.render import render_bitmaps
-    from pipeline.reportkit import scripts
 
     drawings = [
         orjson.loads(line)["drawing"]
@@ -327,9 +327,7 @@ def test_the_page_draws_google_bitmaps_from_real_strokes(heads):
 # The page's rasteriser and the helpers it needs, cut out of the report's JavaScript.
 RASTERIZER = "const state = {};\n" + "\n".join(
     "function " + part.split("\n}\n")[0] + "\n}"
-    for part in __import__("pipeline.reportkit.scripts").reportkit.scripts.PRELUDE.split(
-        "function "
-    )[1:]
+    for part in scripts.PRELUDE.split("function ")[1:]
     if part.startswith(("placement(", "trace(", "rasterize("))
 )
 
@@ -416,7 +414,11 @@ def all_categories(heads: Path, tmp_path: Path) -> tuple[Path, pa.Table]:
     )
     params = parse_params(
         {
-            "dataset": {"base_url": "data/demo", "drawings": "simplified", "categories": list(names)},
+            "dataset": {
+                "base_url": "data/demo",
+                "drawings": "simplified",
+                "categories": list(names),
+            },
             "sample": {"n": len(records), "seed": 1},
             "report": {"name": "all"},
         }
@@ -453,4 +455,52 @@ def test_345_categories_fit_one_screen(all_categories):
         click(page, bars[0])  # the top bar alone
         click(page, bars[-1])
         page.wait_for_function(f"() => ({VISIBLE_POINTS})().length === 0")
+        assert page.console_errors == []
+
+
+@pytest.fixture
+def raw_report(heads: Path, tmp_path: Path) -> tuple[Path, list[dict]]:
+    """A report of real raw drawings (with their timing) of two categories."""
+    from pipeline.render import simplify_strokes
+
+    categories = ("octopus", "cat")
+    root = tmp_path / "raw"
+    for category in categories:
+        lines = read_lines(heads / "raw" / f"{category}.ndjson")
+        drawings = [simplify_strokes(orjson.loads(line)["drawing"]) for line in lines]
+        write_category(
+            root, "raw", category, lines, render_bitmaps(drawings).reshape(len(lines), -1)
+        )
+    raw = {
+        "dataset": {"base_url": "data/demo", "drawings": "raw", "categories": list(categories)},
+        "sample": {"n": 30, "seed": 5},
+        "report": {"name": "raw"},
+    }
+    params = parse_params(raw)
+    run_join(root, "raw", categories, tmp_path / "store", tmp_path / "join.json")
+    sample = tmp_path / "sample.parquet"
+    sample_with_strokes(root, params, tmp_path / "store", sample, drawings="raw")
+    run_report(sample, tmp_path / "join.json", params, tmp_path / "reports")
+    return tmp_path / "reports" / "raw.html", pq.read_table(sample).to_pylist()
+
+
+def test_raw_drawings_replay_at_their_own_pace(raw_report):
+    html, sample = raw_report
+    with browser_page(width=1300, height=1100) as page:
+        page.goto(html.as_uri())
+        page.wait_for_function(DOCUMENT_IDLE)
+        points = np.array(page.evaluate(POINT_POSITIONS))
+        k = most_isolated(points)
+        drawing = hover(page, points[k], sample, k)
+        page.wait_for_function(REPLAYED)
+        panel = page.evaluate(PANEL)
+        assert_draws(panel, drawing)
+        # each point when it was drawn, pauses longer than PAUSE_MS shortened to it
+        ts = np.array(drawing["ts"], float)
+        gaps = np.minimum(np.diff(ts, prepend=0.0), scripts.PAUSE_MS)
+        at = np.cumsum(gaps)
+        expected = np.insert(
+            at, np.array(drawing["stroke_ends"][:-1]), at[np.array(drawing["stroke_ends"][:-1]) - 1]
+        )
+        np.testing.assert_allclose(panel["at"], expected)
         assert page.console_errors == []
