@@ -75,7 +75,9 @@ def sample_of(drawings: int) -> tuple[Path, Path]:
     print(f"building {drawings:,} drawings in {root} (once)...", flush=True)
     generate_demo(root / "raw", per_category=per_category)
     run_join(root / "raw", "simplified", DEMO_CATEGORIES, root / "store", summary)
-    run_sample(root / "store", DEMO_CATEGORIES, params(drawings).sample, sample)
+    run_sample(
+        root / "store", DEMO_CATEGORIES, params(drawings).sample, sample, root / "raw", "simplified"
+    )
     return sample, summary
 
 

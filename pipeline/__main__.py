@@ -45,7 +45,12 @@ def _sample(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     sample = run_sample(
-        layout.PROCESSED_DIR, params.dataset.categories, params.sample, layout.SAMPLE_PATH
+        layout.PROCESSED_DIR,
+        params.dataset.categories,
+        params.sample,
+        layout.SAMPLE_PATH,
+        layout.RAW_DIR,
+        params.dataset.drawings,
     )
     print(f"sampled {sample.num_rows:,} drawings into {layout.SAMPLE_PATH}")
 

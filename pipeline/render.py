@@ -42,56 +42,49 @@ _PEN_DX = _PEN_DY[::-1].copy()
 Stroke = Sequence[Sequence[float]]
 
 
-def _rdp(points: np.ndarray, epsilon: float) -> np.ndarray:
-    """Indices kept by Ramer-Douglas-Peucker, with the classic perpendicular distance to the
-    chord's infinite line (distance to the point when the chord is closed): that variant
-    reproduces Google's simplified files exactly for ~95% of the real heads' drawings.
-    Compiled (pipeline/_native.c): the verification simplifies hundreds of raw drawings."""
-    keep = np.empty(len(points), np.uint8)
-    _native.rdp_keep(np.ascontiguousarray(points, dtype=np.float64), keep, epsilon)
-    return np.flatnonzero(keep)
+def simplify_flat(
+    strokes: Sequence[Stroke], timed: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Google's simplification of raw strokes, flat: the kept points' x and y (uint8, all
+    strokes concatenated), their times in ms since the drawing's first point (int32; None
+    unless `timed`, which needs `[xs, ys, ts]` strokes) and each stroke's exclusive end.
 
-
-def _resample(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:
-    """Points every `spacing` units of arc length, keeping both ends (so RDP sees the
-    stroke at uniform density, as Google's pipeline did, whatever the device's sample rate)."""
-    step = np.hypot(*np.diff(points, axis=0).T)
-    points = points[np.concatenate(([True], step > 0))]
-    if len(points) < 2:
-        return points
-    arc = np.concatenate(([0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))))
-    targets = np.arange(0.0, arc[-1], spacing)
-    if arc[-1] - targets[-1] > 1e-9:
-        targets = np.append(targets, arc[-1])
-    return np.column_stack(
-        (np.interp(targets, arc, points[:, 0]), np.interp(targets, arc, points[:, 1]))
+    The steps (compiled in pipeline/_native.c, a few microseconds a drawing): shift to min 0,
+    scale uniformly to max 255, drop repeated points, resample every 1 unit of arc length
+    (keeping both ends, so RDP sees the stroke at uniform density, as Google's pipeline did,
+    whatever the device's sample rate; times are interpolated along the arc), then
+    Ramer-Douglas-Peucker with epsilon 2 (the classic perpendicular distance to the chord's
+    infinite line: that variant reproduces Google's simplified files exactly for ~95% of the
+    real heads' drawings; the kept points keep their times), round to integers. A stroke
+    that is a single point comes out as that point twice, as in Google's files; empty
+    strokes are dropped.
+    """
+    xs, ys, ts, ends = _native.simplify(strokes, timed, RDP_EPSILON)
+    return (
+        np.frombuffer(xs, np.uint8),
+        np.frombuffer(ys, np.uint8),
+        np.frombuffer(ts, np.int32) if ts is not None else None,
+        np.frombuffer(ends, np.int32),
     )
 
 
-def simplify_strokes(strokes: Sequence[Stroke]) -> list[np.ndarray]:
-    """Google's simplification of raw strokes: shift to min 0, scale uniformly to max 255,
-    resample at 1-unit spacing, RDP with epsilon 2.0, round to integers.
+def _split(rows: Sequence[np.ndarray], ends: np.ndarray) -> list[np.ndarray]:
+    stacked = np.vstack(rows).astype(np.int64)
+    return np.split(stacked, ends[:-1], axis=1) if len(ends) else []
 
-    Each stroke is `[xs, ys]` or `[xs, ys, ts]` (times are ignored); each result is an int64
-    array of shape (2, k), row 0 = x, row 1 = y, values in 0..255. A stroke that is a single
-    point comes out as that point twice, as in Google's files.
-    """
-    arrays = [np.asarray(s[:2], dtype=np.float64).reshape(2, -1).T for s in strokes]
-    arrays = [a for a in arrays if len(a)]
-    if not arrays:
-        return []
-    allpts = np.concatenate(arrays)
-    low = allpts.min(axis=0)
-    extent = float((allpts.max(axis=0) - low).max())
-    scale = 255.0 / extent if extent > 0 else 1.0
-    out = []
-    for a in arrays:
-        pts = _resample((a - low) * scale)
-        pts = pts[_rdp(pts, RDP_EPSILON)] if len(pts) > 2 else pts
-        if len(pts) == 1:
-            pts = np.vstack((pts, pts))
-        out.append(np.clip(np.rint(pts), 0, 255).astype(np.int64).T)
-    return out
+
+def simplify_strokes(strokes: Sequence[Stroke]) -> list[np.ndarray]:
+    """simplify_flat per stroke: each stroke `[xs, ys]` or `[xs, ys, ts]` (times are ignored)
+    becomes an int64 array of shape (2, k), row 0 = x, row 1 = y, values in 0..255."""
+    xs, ys, _, ends = simplify_flat(strokes)
+    return _split((xs, ys), ends)
+
+
+def simplify_strokes_timed(strokes: Sequence[Stroke]) -> list[np.ndarray]:
+    """simplify_strokes for raw strokes `[xs, ys, ts]`, keeping each kept point's time: each
+    result has a third row, the time in ms since the drawing's first point."""
+    xs, ys, ts, ends = simplify_flat(strokes, timed=True)
+    return _split((xs, ys, ts), ends)
 
 
 def _device_strokes(drawings: Sequence[Sequence[Stroke]]) -> tuple[list[np.ndarray], np.ndarray]:

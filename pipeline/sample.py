@@ -1,4 +1,5 @@
-"""Sample stage: choose N drawings by params (seed, filters, stratification), reproducibly."""
+"""Sample stage: choose N drawings by params (seed, filters, stratification), reproducibly, and
+bring their strokes from the downloaded drawings file (pipeline/strokes.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import atomic, layout, schema
+from pipeline import atomic, layout, schema, strokes
 from pipeline.errors import ParamError, PipelineError
 from pipeline.params import SampleParams
 
 SELECT_COLUMNS = ["countrycode", "recognized"]
 FETCH_COLUMNS = ["key_id", "countrycode", "recognized", "timestamp", "bitmap", "position"]
+SPAN_COLUMNS = ["byte_offset", "byte_length"]
 
 
 def _partition(processed: Path, category: str) -> pq.ParquetFile:
@@ -104,8 +106,15 @@ def choose(table: pa.Table, params: SampleParams) -> np.ndarray:
     return np.sort(picked)
 
 
-def fetch_rows(processed: Path, categories: tuple[str, ...], chosen: pa.Table) -> pa.Table:
-    """Read the chosen drawings' columns, touching only the row groups that hold them."""
+def fetch_rows(
+    processed: Path,
+    categories: tuple[str, ...],
+    chosen: pa.Table,
+    raw: Path,
+    drawings: str,
+) -> pa.Table:
+    """Read the chosen drawings' columns, touching only the row groups that hold them, and
+    their strokes, reading only their lines of the drawings file."""
     parts = []
     for index, category in enumerate(categories):
         positions = chosen.filter(pc.equal(chosen["category_index"], index))["position"]
@@ -117,23 +126,37 @@ def fetch_rows(processed: Path, categories: tuple[str, ...], chosen: pa.Table) -
             [0] + [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
         )
         groups = np.unique(np.searchsorted(group_starts, positions, side="right") - 1)
-        table = parquet.read_row_groups(groups.tolist(), columns=FETCH_COLUMNS)
+        table = parquet.read_row_groups(groups.tolist(), columns=FETCH_COLUMNS + SPAN_COLUMNS)
         offsets = np.concatenate([np.arange(group_starts[g], group_starts[g + 1]) for g in groups])
         local = np.searchsorted(offsets, positions)
         table = table.take(pa.array(local))
-        parts.append(
-            table.append_column("category", pa.array([category] * len(table), pa.string()))
+        drawn = strokes.read_strokes(
+            raw / layout.drawings_object(drawings, category),
+            drawings,
+            schema.to_numpy(table["key_id"]),
+            schema.to_numpy(table["position"]),
+            schema.to_numpy(table["byte_offset"]),
+            schema.to_numpy(table["byte_length"]),
         )
+        table = table.append_column("category", pa.array([category] * len(table), pa.string()))
+        for name in strokes.COLUMNS:
+            table = table.append_column(drawn.schema.field(name), drawn[name])
+        parts.append(table)
     return pa.concat_tables(parts).select(schema.SAMPLE.names).cast(schema.SAMPLE)
 
 
 def run_sample(
-    processed: Path, categories: tuple[str, ...], params: SampleParams, out: Path
+    processed: Path,
+    categories: tuple[str, ...],
+    params: SampleParams,
+    out: Path,
+    raw: Path,
+    drawings: str,
 ) -> pa.Table:
-    """Choose the sample and write it to `out` atomically."""
+    """Choose the sample, bring its strokes from `raw`/<drawings>/, write it to `out` atomically."""
     table = apply_filters(candidates(processed, categories), params, categories)
     chosen = table.take(pa.array(choose(table, params)))
-    sample = fetch_rows(processed, categories, chosen)
+    sample = fetch_rows(processed, categories, chosen, raw, drawings)
     with atomic.atomic_path(out) as staging:
         pq.write_table(sample, staging, compression="zstd")
     return sample

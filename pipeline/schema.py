@@ -24,14 +24,21 @@ DRAWINGS = pa.schema(
     ]
 )
 
-#: The columns the sample stage writes for the report: the store's, plus the category (which
-#: the store keeps in its partition folders).
+#: The columns the sample stage writes for the report: the store's, the category (which the
+#: store keeps in its partition folders) and the drawing's strokes, read from the drawings file.
 SAMPLE = pa.schema(
     [
         DRAWINGS.field("key_id"),
         pa.field("category", pa.string(), nullable=False),
         *(DRAWINGS.field(name) for name in ("countrycode", "recognized", "timestamp", "bitmap")),
         DRAWINGS.field("position"),
+        # Every point of every stroke, concatenated, in Google's 0..255 simplified space (y down)
+        pa.field("xs", pa.list_(pa.uint8()), nullable=False),
+        pa.field("ys", pa.list_(pa.uint8()), nullable=False),
+        # The exclusive end of each stroke within xs and ys
+        pa.field("stroke_ends", pa.list_(pa.int32()), nullable=False),
+        # ms since the drawing's first point, per point; raw drawings only, else null
+        pa.field("ts", pa.list_(pa.int32())),
     ]
 )
 

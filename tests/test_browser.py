@@ -25,8 +25,7 @@ from browser import (
     model_value,
 )
 from conftest import ARTIFACTS, ROOT, read_lines, write_category
-from stroke_columns import drawing_columns
-from test_report import CATEGORIES, params_for, sample_with_strokes
+from test_report import CATEGORIES, params_for
 
 from pipeline.join import run_join
 from pipeline.params import parse_params
@@ -34,6 +33,7 @@ from pipeline.render import render_bitmaps
 from pipeline.report import ReportInputs, country_name, render_html, run_report
 from pipeline.reportkit import scripts
 from pipeline.reportkit.header import Provenance
+from pipeline.sample import run_sample
 from pipeline.schema import SAMPLE
 
 pytestmark = pytest.mark.browser
@@ -60,7 +60,7 @@ def report(heads_layout: Path, tmp_path: Path) -> tuple[Path, list[dict]]:
     params = params_for(n=100)
     run_join(heads_layout, "simplified", CATEGORIES, tmp_path / "store", tmp_path / "join.json")
     sample = tmp_path / "sample.parquet"
-    sample_with_strokes(heads_layout, params, tmp_path / "store", sample)
+    run_sample(tmp_path / "store", CATEGORIES, params.sample, sample, heads_layout, "simplified")
     run_report(sample, tmp_path / "join.json", params, tmp_path / "reports")
     return tmp_path / "reports" / "heads.html", pq.read_table(sample).to_pylist()
 
@@ -392,7 +392,14 @@ def all_categories(heads: Path, tmp_path: Path) -> tuple[Path, pa.Table]:
         for path in sorted((heads / "simplified").glob("*.ndjson"))
         for line in read_lines(path)
     ]
-    strokes = [drawing_columns(r["drawing"], raw=False) for r in records]
+    strokes = [
+        (
+            [x for stroke in r["drawing"] for x in stroke[0]],
+            [y for stroke in r["drawing"] for y in stroke[1]],
+            np.cumsum([len(stroke[0]) for stroke in r["drawing"]]).tolist(),
+        )
+        for r in records
+    ]
     moments = [datetime.strptime(r["timestamp"][:19], "%Y-%m-%d %H:%M:%S") for r in records]
     sample = pa.table(
         {
@@ -479,7 +486,7 @@ def raw_report(heads: Path, tmp_path: Path) -> tuple[Path, list[dict]]:
     params = parse_params(raw)
     run_join(root, "raw", categories, tmp_path / "store", tmp_path / "join.json")
     sample = tmp_path / "sample.parquet"
-    sample_with_strokes(root, params, tmp_path / "store", sample, drawings="raw")
+    run_sample(tmp_path / "store", categories, params.sample, sample, root, "raw")
     run_report(sample, tmp_path / "join.json", params, tmp_path / "reports")
     return tmp_path / "reports" / "raw.html", pq.read_table(sample).to_pylist()
 

@@ -26,6 +26,10 @@ def sample_of(countries: list[str], categories: list[str]) -> pa.Table:
             "timestamp": pa.array([0] * count, pa.timestamp("us", tz="UTC")),
             "bitmap": pa.array([b.tobytes() for b in bitmaps], pa.binary(784)),
             "position": list(range(count)),
+            "xs": [[0, 255]] * count,
+            "ys": [[0, 255]] * count,
+            "stroke_ends": [[2]] * count,
+            "ts": [None] * count,
         },
         schema=SAMPLE,
     )

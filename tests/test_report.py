@@ -13,7 +13,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from stroke_columns import add_strokes
 
 from pipeline.join import run_join
 from pipeline.params import load_params, parse_params
@@ -59,18 +58,13 @@ def params_for(n: int = 60, **report):
     return parse_params(raw)
 
 
-def sample_with_strokes(raw: Path, params, store: Path, out: Path, drawings="simplified"):
-    """The sample stage's output, with the stroke columns of its contract."""
-    run_sample(store, params.dataset.categories, params.sample, out)
-    pq.write_table(add_strokes(pq.read_table(out), raw, drawings), out)
-
-
 @pytest.fixture
 def built(heads_layout: Path, tmp_path: Path):
     """Join and sample the real heads; return a function that builds the report into a folder."""
     params = params_for()
     run_join(heads_layout, "simplified", CATEGORIES, tmp_path / "store", tmp_path / "join.json")
-    sample_with_strokes(heads_layout, params, tmp_path / "store", tmp_path / "sample.parquet")
+    sample = tmp_path / "sample.parquet"
+    run_sample(tmp_path / "store", CATEGORIES, params.sample, sample, heads_layout, "simplified")
 
     manifests = tmp_path / "manifest"
     manifests.mkdir()
@@ -189,6 +183,10 @@ def test_key_ids_beyond_float_precision_travel_as_text():
             "timestamp": pa.array([0, 60_000_000], pa.timestamp("us", tz="UTC")),
             "bitmap": pa.array([bytes(784), bytes(784)], pa.binary(784)),
             "position": [0, 1],
+            "xs": [[0, 255], [9, 9]],
+            "ys": [[0, 255], [9, 9]],
+            "stroke_ends": [[2], [2]],
+            "ts": [None, None],
         },
         schema=SAMPLE,
     )

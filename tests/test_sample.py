@@ -27,7 +27,14 @@ def store(heads_layout: Path, tmp_path: Path) -> Path:
 
 def sample(store: Path, tmp_path: Path, **overrides):
     params = SampleParams(**{"n": 40, "seed": 7, **overrides})
-    return run_sample(store, CATEGORIES, params, tmp_path / "sample" / "sample.parquet")
+    return run_sample(
+        store,
+        CATEGORIES,
+        params,
+        tmp_path / "sample" / "sample.parquet",
+        store.parent / "raw",  # heads_layout: the drawings the store was joined from
+        "simplified",
+    )
 
 
 def test_same_params_same_sample_different_seed_differs(store, tmp_path):
