@@ -44,16 +44,20 @@ def drawings_of(inputs: ReportInputs) -> Drawings:
     )
 
 
-def render_html(inputs: ReportInputs, drawings: Drawings | None = None) -> str:
-    """The whole page, as text."""
+def render_html(
+    inputs: ReportInputs, drawings: Drawings | None = None, backend: str = figures.MAP_BACKEND
+) -> str:
+    """The whole page, as text; `backend` draws the map ("canvas" or "webgl")."""
     drawings = drawings or drawings_of(inputs)
     params = inputs.params
     coords = map_coordinates(drawings.bitmaps, params.report.layout, params.sample.seed)
     strokes = strokes_of(inputs.sample)
-    layout = figures.build_layout(drawings, strokes, coords, params.report.layout == "pca")
+    layout = figures.build_layout(
+        drawings, strokes, coords, params.report.layout == "pca", backend=backend
+    )
     shown = dict(zip(drawings.categories, drawings.category_counts().tolist(), strict=True))
     header = header_html(params, inputs.provenance, shown)
-    return page.render_page(layout, page_title(params), header)
+    return page.render_page(layout, page_title(params), header, webgl=backend == "webgl")
 
 
 def page_title(params: Params) -> str:

@@ -145,7 +145,7 @@ def test_hover_shows_that_drawing_and_its_country(page, report):
     k = most_isolated(points)
     drawing = hover(page, points[k], sample, k)
     heading = f"{country_name(drawing['countrycode'])} ({drawing['countrycode']})"
-    assert model_value(page, "panel_plot", "m.title.text") == heading
+    assert model_value(page, "heading", "m.text") == heading
     assert page.evaluate(PANEL)["key"] == str(drawing["key_id"]), "the hovered drawing"
     tooltip = tooltip_text(page)
     assert heading in tooltip and f"key_id {drawing['key_id']}" in tooltip

@@ -25,6 +25,7 @@ from bokeh.models import (
     Div,
     FactorRange,
     HoverTool,
+    Label,
     Legend,
     LegendItem,
     LinearColorMapper,
@@ -32,7 +33,6 @@ from bokeh.models import (
     RadioButtonGroup,
     Range1d,
     TapTool,
-    Title,
 )
 from bokeh.palettes import Category20, Greys256
 from bokeh.plotting import figure
@@ -46,7 +46,14 @@ OTHER_COLOUR = "#b0b0b0"
 CATEGORY_COLOUR = "#4c72b0"
 PANEL_SIZE = 300  # the panel's frame, in screen pixels
 COLOURED_CATEGORIES = 19  # categories with their own colour when colouring by category
-CATEGORY_BARS = 15  # bars for the top categories; the rest share an "others" bar
+MAP_BACKEND = "canvas"  # measured faster than "webgl" in Chromium (benchmarks/bench_report.py)
+CATEGORY_BARS = 15
+CAPTION_STYLE = {
+    "x": 0,
+    "x_units": "screen",
+    "y_units": "screen",
+    "text_font_size": "10pt",
+}  # bars for the top categories; the rest share an "others" bar
 MAP_TITLE = "{shown} of {total} drawings shown; hover a point to see the drawing"
 JS_MAP_TITLE = MAP_TITLE.format(
     shown='${shown.toLocaleString("en-US")}', total='${total.toLocaleString("en-US")}'
@@ -143,7 +150,13 @@ def colour_mapper(colours: list[str]) -> LinearColorMapper:
     )
 
 
-def map_figure(drawings: Drawings, coords: np.ndarray, is_pca: bool, points: ColumnDataSource):
+def map_figure(
+    drawings: Drawings,
+    coords: np.ndarray,
+    is_pca: bool,
+    points: ColumnDataSource,
+    backend: str = MAP_BACKEND,
+):
     """The scatter of drawings, coloured by country group (or category), filtered by the bar
     charts and the category chooser; the legend of each colouring, one of them visible."""
     plot = figure(
@@ -156,6 +169,7 @@ def map_figure(drawings: Drawings, coords: np.ndarray, is_pca: bool, points: Col
         active_scroll="wheel_zoom",
         active_drag="pan",
         match_aspect=is_pca,
+        output_backend=backend,
         name="map",
     )
     colours = group_colours(drawings)
@@ -207,11 +221,12 @@ def panel_figure() -> tuple[Any, dict[str, Any]]:
         frame_height=PANEL_SIZE,
         x_range=Range1d(0, scripts.BOX),
         y_range=Range1d(scripts.BOX, 0),
-        title="hover a drawing",
         tools="",
         toolbar_location=None,
         name="panel_plot",
         min_border=4,
+        min_border_top=30,
+        min_border_bottom=66,
     )
     plot.axis.visible = False
     plot.grid.visible = False
@@ -237,17 +252,25 @@ def panel_figure() -> tuple[Any, dict[str, Any]]:
         line_join="round",
         name="panel_strokes",
     )
-    lines = [
-        Title(text="", align="left", text_font_style="normal", name=f"caption{i}") for i in range(3)
-    ]
-    for line in lines:  # the first added sits right under the frame
-        plot.add_layout(line, "below")
+    # Text as canvas labels in the plot's borders: changing them repaints the panel alone,
+    # where a Title's new text would lay the whole page out again on every hover.
+    heading = Label(
+        text="hover a drawing",
+        name="heading",
+        text_font_style="bold",
+        y=PANEL_SIZE + 8,
+        **CAPTION_STYLE,
+    )
+    lines = [Label(text="", name=f"caption{i}", y=-20 * (i + 1), **CAPTION_STYLE) for i in range(3)]
+    for label in (heading, *lines):
+        plot.add_layout(label)
     mode = RadioButtonGroup(labels=["strokes", "28x28 bitmap"], active=0, name="panel_mode")
     models = {
         "panel_plot": plot,
         "panel": panel,
         "bitmap": bitmap,
         "captions": lines,
+        "heading": heading,
         "mode": mode,
         "vectors": vectors,
         "pixels": pixels,
@@ -368,12 +391,14 @@ def build_layout(
     coords: np.ndarray,
     is_pca: bool,
     sections: tuple[Any, ...] = (),
+    backend: str = MAP_BACKEND,
 ):
     """The whole report's Bokeh layout, with its hover and crossfilter callbacks wired;
-    `sections` (other Bokeh layouts) follow below it."""
+    `sections` (other Bokeh layouts) follow below it; `backend` draws the map ("canvas" or
+    "webgl")."""
     points = point_source(drawings, strokes, coords)
     ink, pens = stroke_sources(strokes)
-    map_plot, renderer, legends = map_figure(drawings, coords, is_pca, points)
+    map_plot, renderer, legends = map_figure(drawings, coords, is_pca, points, backend)
     panel_plot, panel = panel_figure()
     countries_plot, countries = country_bars(drawings)
     categories_plot, categories, bar_of = category_bars(drawings)
@@ -386,7 +411,10 @@ def build_layout(
         "names": [country_name(code) for code in drawings.countries],
         "categories": drawings.categories,
     }
-    shown = {**lookups, **{k: panel[k] for k in ("panel_plot", "panel", "bitmap", "captions")}}
+    shown = {
+        **lookups,
+        **{k: panel[k] for k in ("panel_plot", "panel", "bitmap", "captions", "heading")},
+    }
     shown["mode"] = panel["mode"]
     map_plot.add_tools(
         HoverTool(

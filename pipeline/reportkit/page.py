@@ -79,7 +79,7 @@ def stable_ids(item: Any) -> Any:
     return walk(item)
 
 
-def render_page(layout: Any, title: str, header: str) -> str:
+def render_page(layout: Any, title: str, header: str, webgl: bool = False) -> str:
     """The page: BokehJS inline, the layout as JSON, no ids that change between runs.
 
     `title` and `header` must already be escaped HTML.
@@ -87,5 +87,6 @@ def render_page(layout: Any, title: str, header: str) -> str:
     with compression(COMPRESSION_LEVEL):
         item = stable_ids(json_item(layout, target="report"))
     payload = json.dumps(item, separators=(",", ":")).replace("</", "<\\/")
-    resources = Resources(mode="inline", components=["bokeh", "bokeh-widgets"]).render_js()
+    components = ["bokeh", "bokeh-widgets", *(["bokeh-gl"] if webgl else [])]
+    resources = Resources(mode="inline", components=components).render_js()
     return PAGE.format(title=title, resources=resources, header=header, item=payload)

@@ -197,8 +197,10 @@ function show(i) {
   const image = bitmap.data;
   image.x[0] = -ox;
   image.y[0] = -oy;
-  if (mode.active === 1) { image.image[0].set(rasterize(strokes)); }
-  bitmap.change.emit();
+  if (mode.active === 1) {
+    image.image[0].set(rasterize(strokes));
+    bitmap.change.emit();
+  }
   const path = replay_path(strokes);
   const key = points.data.key_id[i];
   if (state.replay !== null) { cancelAnimationFrame(state.replay.request); }
@@ -225,7 +227,7 @@ function show(i) {
   };
   frame(replay.start);
   const info = describe(i);
-  panel_plot.title.text = `${info.country} (${info.code})`;
+  heading.text = `${info.country} (${info.code})`;
   captions[0].text = `${info.category}, recognized: ${info.recognized}`;
   captions[1].text = info.date;
   captions[2].text = `key_id ${info.key}`;

@@ -80,7 +80,7 @@ def strokes_of(sample: pa.Table) -> Strokes:
         raise PipelineError(
             "the sample's stroke_ends do not partition its xs/ys; re-run the sample stage"
         )
-    starts = np.concatenate([[0], global_ends[:-1]]).astype(np.int64)
+    starts = np.concatenate([[0], global_ends[:-1]]).astype(np.int64)[: len(global_ends)]
     if np.any(np.diff(point_offsets)[counts == 0] > 0):
         raise PipelineError("the sample has points outside any stroke; re-run the sample stage")
 
