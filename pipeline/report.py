@@ -109,7 +109,7 @@ def load_inputs(
     join = json.loads(join_summary.read_text(encoding="utf-8"))
     manifests = read_manifests(manifest_dir, params.dataset.categories)
     provenance = Provenance(total_drawings=join["drawings"], join=join, manifests=manifests)
-    return ReportInputs(pq.read_table(sample_path), provenance, params)
+    return ReportInputs(pq.ParquetFile(sample_path).read(), provenance, params)
 
 
 def run_report(

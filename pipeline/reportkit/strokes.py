@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from pipeline import schema
 from pipeline.errors import PipelineError
 
 STROKE_COLUMNS = ("xs", "ys", "stroke_ends")
@@ -50,8 +51,8 @@ def _smallest(values: np.ndarray) -> np.ndarray:
 def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """A list column's values and its per-row offsets (from 0)."""
     array = column.combine_chunks()
-    offsets = np.asarray(array.offsets)
-    values = np.asarray(array.values)[offsets[0] : offsets[-1]]
+    offsets = schema.to_numpy(array.offsets).astype(np.int64)
+    values = schema.to_numpy(array.values)[offsets[0] : offsets[-1]]
     return values, offsets - offsets[0]
 
 
