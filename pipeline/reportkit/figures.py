@@ -44,7 +44,6 @@ from pipeline.reportkit.strokes import Strokes
 INK_PALETTE = tuple(reversed(Greys256))  # 0 = white paper, 255 = black ink
 OTHER_COLOUR = "#b0b0b0"
 CATEGORY_COLOUR = "#4c72b0"
-PANEL_SIZE = 300  # the panel's frame, in screen pixels
 COLOURED_CATEGORIES = 19  # categories with their own colour when colouring by category
 MAP_BACKEND = "canvas"  # measured faster than "webgl" in Chromium (benchmarks/bench_report.py)
 CATEGORY_BARS = 15
@@ -217,16 +216,18 @@ def panel_figure() -> tuple[Any, dict[str, Any]]:
         name="panel_image",
     )
     plot = figure(
-        frame_width=PANEL_SIZE,
-        frame_height=PANEL_SIZE,
+        frame_width=scripts.PANEL,
+        frame_height=scripts.ABOVE + scripts.PANEL + scripts.BELOW,
         x_range=Range1d(0, scripts.BOX),
-        y_range=Range1d(scripts.BOX, 0),
+        y_range=Range1d(  # y down, as drawn; room for the heading and captions
+            scripts.BOX * (1 + scripts.BELOW / scripts.PANEL),
+            -scripts.BOX * scripts.ABOVE / scripts.PANEL,
+        ),
         tools="",
         toolbar_location=None,
         name="panel_plot",
         min_border=4,
-        min_border_top=30,
-        min_border_bottom=66,
+        outline_line_color="#dddddd",
     )
     plot.axis.visible = False
     plot.grid.visible = False
@@ -252,16 +253,19 @@ def panel_figure() -> tuple[Any, dict[str, Any]]:
         line_join="round",
         name="panel_strokes",
     )
-    # Text as canvas labels in the plot's borders: changing them repaints the panel alone,
-    # where a Title's new text would lay the whole page out again on every hover.
+    # Text as canvas labels in the frame (Bokeh clips them to it): changing them repaints the
+    # panel alone, where a Title's new text would lay the whole page out again on every hover.
     heading = Label(
         text="hover a drawing",
         name="heading",
         text_font_style="bold",
-        y=PANEL_SIZE + 8,
+        y=scripts.BELOW + scripts.PANEL + 4,
         **CAPTION_STYLE,
     )
-    lines = [Label(text="", name=f"caption{i}", y=-20 * (i + 1), **CAPTION_STYLE) for i in range(3)]
+    lines = [
+        Label(text="", name=f"caption{i}", y=scripts.BELOW - 20 * (i + 1), **CAPTION_STYLE)
+        for i in range(3)
+    ]
     for label in (heading, *lines):
         plot.add_layout(label)
     mode = RadioButtonGroup(labels=["strokes", "28x28 bitmap"], active=0, name="panel_mode")
@@ -338,7 +342,7 @@ def category_bars(drawings: Drawings) -> tuple[Any, ColumnDataSource, list[int]]
         totals.append(others)
     source = _bars_source("category_bars", labels, np.array(totals), name=[""] * len(labels))
     plot = figure(
-        width=PANEL_SIZE + 40,
+        width=scripts.PANEL + 40,
         height=60 + 20 * max(len(labels), 1),
         y_range=FactorRange(*reversed(labels)),
         title="categories: click to filter",  # a click toggles one bar
@@ -363,7 +367,7 @@ def category_chooser(drawings: Drawings) -> MultiChoice:
         options=[drawings.categories[k] for k in ranked],
         value=[],
         placeholder=f"search {len(ranked)} categories",
-        width=PANEL_SIZE + 40,
+        width=scripts.PANEL + 40,
         name="category_choice",
     )
 

@@ -16,6 +16,8 @@ EVEN_PACE = 0.5  # simplified replay: 256-space units drawn per ms
 STROKE_GAP_MS = 120  # simplified replay: the pause before each stroke
 BOX = render.ORIGINAL_SIDE + 2 * render.PADDING + render.LINE_DIAMETER  # Google's 304-unit frame
 THUMBNAIL = 112  # canvas pixels of the tooltip's drawing (shown at 56 CSS px: crisp on HiDPI)
+PANEL = 300  # screen pixels of the panel's drawing, a square
+ABOVE, BELOW = 24, 68  # screen pixels of the panel's frame above it (heading), below (captions)
 
 #: Helpers; they read the CustomJS args `points`, `ink`, `pens`, `codes`, `names`,
 #: `categories`.
@@ -23,6 +25,7 @@ PRELUDE = (
     f"const SIDE = {SIDE}, BOX = {BOX:g}, HALF_PAD = {(BOX - render.ORIGINAL_SIDE) / 2:g};\n"
     f"const PEN = {render.LINE_DIAMETER:g}, PAUSE_MS = {PAUSE_MS}, EVEN_PACE = {EVEN_PACE};\n"
     f"const STROKE_GAP_MS = {STROKE_GAP_MS}, THUMBNAIL = {THUMBNAIL};\n"
+    f"const PANEL = {PANEL}, ABOVE = {ABOVE}, BELOW = {BELOW};\n"
     + """
 const state = (globalThis.__quickdraw ??= {shown: -1, replay: null, thumbs: new Map()});
 // The drawing the user sees under the pointer: the one painted last. BokehJS paints selected
@@ -193,7 +196,8 @@ function show(i) {
   const strokes = strokes_of(i);
   const [ox, oy] = placement(strokes);
   panel_plot.x_range.setv({start: -ox, end: BOX - ox});
-  panel_plot.y_range.setv({start: BOX - oy, end: -oy});  // y down, as drawn
+  const unit = BOX / PANEL;  // the heading above the drawing, the captions below it
+  panel_plot.y_range.setv({start: BOX - oy + BELOW * unit, end: -oy - ABOVE * unit});
   const image = bitmap.data;
   image.x[0] = -ox;
   image.y[0] = -oy;
