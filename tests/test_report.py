@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.errors import PipelineError
 from pipeline.join import run_join
 from pipeline.params import load_params, parse_params
 from pipeline.report import (
@@ -24,6 +25,7 @@ from pipeline.report import (
     run_report,
 )
 from pipeline.reportkit.drawings import from_sample
+from pipeline.reportkit.strokes import strokes_of
 from pipeline.sample import run_sample
 from pipeline.schema import SAMPLE
 
@@ -208,3 +210,23 @@ def test_pca_layout_is_exact_and_separates_unlike_drawings():
     assert (first[:20].max() < first[20:].min()) or (first[20:].max() < first[:20].min())
     again = map_coordinates(np.concatenate([blank, inked])[::-1], "pca", seed=0)[::-1]
     np.testing.assert_allclose(again, coords, atol=1e-5)
+
+
+def test_strokes_travel_as_byte_deltas_per_stroke_and_gaps_in_ms():
+    sample = pa.table(
+        {
+            "xs": pa.array([[10, 5, 250], [7]], pa.list_(pa.uint8())),
+            "ys": pa.array([[0, 255, 1], [7]], pa.list_(pa.uint8())),
+            "stroke_ends": pa.array([[2, 3], [1]], pa.list_(pa.int32())),
+            "ts": pa.array([[0, 40, 90_000], [0]], pa.list_(pa.int32())),
+        }
+    )
+    strokes = strokes_of(sample)
+    assert strokes.dx.tolist() == [10, 251, 250, 7]  # 5 - 10 mod 256; each stroke starts afresh
+    assert strokes.dy.tolist() == [0, 255, 1, 7]
+    assert strokes.stroke_points.tolist() == [2, 1, 1]
+    assert strokes.drawing_strokes.tolist() == [2, 1]
+    assert strokes.dt.tolist() == [0, 40, 65_535, 0]  # long pauses capped: the replay shortens them
+    broken = sample.set_column(2, "stroke_ends", pa.array([[2, 4], [1]], pa.list_(pa.int32())))
+    with pytest.raises(PipelineError, match="stroke_ends"):
+        strokes_of(broken)

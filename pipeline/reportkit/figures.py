@@ -4,9 +4,10 @@ a searchable category chooser, and the colour switch.
 Models that tests and users' scripts look up carry names: `drawings` (the map's source, with
 `key_id`), `ink` and `pens` (the strokes' points and per-stroke counts), `map`, `points` (the
 map's renderer), `visible` (its filter), `panel` (the shown drawing: `key_id`, the `xs`/`ys`
-drawn so far, NaN between strokes, `drawn` of `total` path entries), `panel_plot`,
-`panel_image` (the 28x28 bitmap drawn from the strokes), `panel_mode`, `colour_by`,
-`category_choice`, `country_bars`, `category_bars`.
+drawn so far, NaN between strokes, `drawn` of `total` path entries, `at` when each is drawn),
+`panel_plot`, `heading` and `caption0..2` (its text), `panel_strokes` and `panel_pixels` (its
+renderers), `panel_image` (the 28x28 bitmap drawn from the strokes), `panel_mode`,
+`colour_by`, `category_choice`, `country_bars`, `category_bars`.
 """
 
 from __future__ import annotations
@@ -46,13 +47,8 @@ OTHER_COLOUR = "#b0b0b0"
 CATEGORY_COLOUR = "#4c72b0"
 COLOURED_CATEGORIES = 19  # categories with their own colour when colouring by category
 MAP_BACKEND = "canvas"  # measured faster than "webgl" in Chromium (benchmarks/bench_report.py)
-CATEGORY_BARS = 15
-CAPTION_STYLE = {
-    "x": 0,
-    "x_units": "screen",
-    "y_units": "screen",
-    "text_font_size": "10pt",
-}  # bars for the top categories; the rest share an "others" bar
+CATEGORY_BARS = 15  # bars for the top categories; the rest share an "others" bar
+CAPTION_STYLE = {"x": 6, "x_units": "screen", "y_units": "screen", "text_font_size": "10pt"}
 MAP_TITLE = "{shown} of {total} drawings shown; hover a point to see the drawing"
 JS_MAP_TITLE = MAP_TITLE.format(
     shown='${shown.toLocaleString("en-US")}', total='${total.toLocaleString("en-US")}'

@@ -31,18 +31,6 @@ class Strokes:
     stroke_points: np.ndarray  # uint8/uint16 per stroke: its number of points
     drawing_strokes: np.ndarray  # uint8/uint16 per drawing: its number of strokes
 
-    def drawing(self, i: int) -> list[np.ndarray]:
-        """Drawing i's strokes as (2, k) int arrays of absolute coordinates (for tests)."""
-        first = int(self.drawing_strokes[:i].sum())
-        lengths = self.stroke_points[first : first + int(self.drawing_strokes[i])].astype(int)
-        start = int(self.stroke_points[:first].sum())
-        out = []
-        for length in lengths:
-            deltas = np.stack([self.dx, self.dy])[:, start : start + length].astype(np.int64)
-            out.append(np.cumsum(deltas, axis=1) % 256)
-            start += length
-        return out
-
 
 def _smallest(values: np.ndarray) -> np.ndarray:
     return values.astype(np.uint8 if values.max(initial=0) < 256 else np.uint16)
