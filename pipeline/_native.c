@@ -10,6 +10,8 @@
  *
  * rdp_keep: Ramer-Douglas-Peucker on one stroke.
  *
+ * flatten: a simplified drawing's lists of coordinates as bytes, checked, for the sample.
+ *
  * simplify: Google's simplification of one raw drawing (render.py's simplify_strokes), with
  * each kept point's time: in numpy it costs ~25 array calls per stroke, half a millisecond a
  * drawing, where the sample stage simplifies up to 100,000 of them. Step for step it is the
@@ -577,6 +579,45 @@ static int simplify_stroke(const double *sx, const double *sy, const double *st,
     return (int)kept;
 }
 
+/* Scale a drawing's points (read by simplify) and simplify each stroke into the columns;
+ * 0, or -1 when out of memory. Runs without the GIL. */
+static int simplify_points(Points *all, const Py_ssize_t *sizes, Py_ssize_t count,
+                           Py_ssize_t total, int timed, double epsilon, Column *xs, Column *ys,
+                           Column *ts, Column *ends)
+{
+    if (total == 0)
+        return 0;
+    double lowx = INFINITY, lowy = INFINITY, highx = -INFINITY, highy = -INFINITY;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        lowx = fmin(lowx, all->x[i]);
+        highx = fmax(highx, all->x[i]);
+        lowy = fmin(lowy, all->y[i]);
+        highy = fmax(highy, all->y[i]);
+    }
+    double extent = fmax(highx - lowx, highy - lowy);
+    double scale = extent > 0 ? 255.0 / extent : 1.0, start = timed ? all->t[0] : 0.0;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        all->x[i] = (all->x[i] - lowx) * scale;
+        all->y[i] = (all->y[i] - lowy) * scale;
+        if (timed)
+            all->t[i] -= start;
+    }
+    Points work = {0};
+    int32_t end = 0, failed = 0;
+    for (Py_ssize_t s = 0, at = 0; s < count && !failed; at += sizes[s], s++) {
+        if (sizes[s] == 0)
+            continue;
+        int kept = points_reserve(&work, sizes[s]) < 0
+                       ? -1
+                       : simplify_stroke(all->x + at, all->y + at, all->t + at, sizes[s], timed,
+                                         epsilon, &work, xs, ys, ts);
+        end += kept;
+        failed = kept < 0 || column_put(ends, &end, sizeof end) < 0;
+    }
+    points_free(&work);
+    return failed ? -1 : 0;
+}
+
 static PyObject *simplify(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *drawing;
@@ -588,7 +629,7 @@ static PyObject *simplify(PyObject *Py_UNUSED(module), PyObject *args)
     if (strokes == NULL)
         return NULL;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(strokes), total = 0;
-    Points all = {0}, work = {0};
+    Points all = {0};
     Column xs = {0}, ys = {0}, ts = {0}, ends = {0};
     Py_ssize_t *sizes = PyMem_RawMalloc((count + 1) * sizeof(Py_ssize_t));
     PyObject *result = NULL;
@@ -602,38 +643,13 @@ static PyObject *simplify(PyObject *Py_UNUSED(module), PyObject *args)
             goto done;
         total += sizes[s];
     }
-    if (total > 0) {
-        double lowx = INFINITY, lowy = INFINITY, highx = -INFINITY, highy = -INFINITY;
-        for (Py_ssize_t i = 0; i < total; i++) {
-            lowx = fmin(lowx, all.x[i]);
-            highx = fmax(highx, all.x[i]);
-            lowy = fmin(lowy, all.y[i]);
-            highy = fmax(highy, all.y[i]);
-        }
-        double extent = fmax(highx - lowx, highy - lowy);
-        double scale = extent > 0 ? 255.0 / extent : 1.0, start = timed ? all.t[0] : 0.0;
-        for (Py_ssize_t i = 0; i < total; i++) {
-            all.x[i] = (all.x[i] - lowx) * scale;
-            all.y[i] = (all.y[i] - lowy) * scale;
-            if (timed)
-                all.t[i] -= start;
-        }
-        int32_t end = 0;
-        for (Py_ssize_t s = 0, at = 0; s < count; at += sizes[s], s++) {
-            if (sizes[s] == 0)
-                continue;
-            if (points_reserve(&work, sizes[s]) < 0) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            int kept = simplify_stroke(all.x + at, all.y + at, all.t + at, sizes[s], timed,
-                                       epsilon, &work, &xs, &ys, &ts);
-            end += kept;
-            if (kept < 0 || column_put(&ends, &end, sizeof end) < 0) {
-                PyErr_NoMemory();
-                goto done;
-            }
-        }
+    int failed;
+    Py_BEGIN_ALLOW_THREADS /* the arithmetic needs no Python objects: other threads run */
+    failed = simplify_points(&all, sizes, count, total, timed, epsilon, &xs, &ys, &ts, &ends);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
     }
     PyObject *times = timed ? PyBytes_FromStringAndSize(ts.data, ts.size) : Py_NewRef(Py_None);
     /* "y#" turns a NULL pointer (an empty column) into None: give it an empty string */
@@ -643,10 +659,78 @@ static PyObject *simplify(PyObject *Py_UNUSED(module), PyObject *args)
 done:
     PyMem_RawFree(sizes);
     points_free(&all);
-    points_free(&work);
     free(xs.data);
     free(ys.data);
     free(ts.data);
+    free(ends.data);
+    Py_DECREF(strokes);
+    return result;
+}
+
+/* Append a list of integers in 0..255 to a column of bytes; its length, or -1. */
+static Py_ssize_t put_bytes(PyObject *list, Column *out)
+{
+    PyObject *values = PySequence_Fast(list, "a stroke's coordinates must be a list of numbers");
+    if (values == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(values);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(values, i);
+        long v = PyLong_Check(item) ? PyLong_AsLong(item) : -2;
+        if (v < 0 || v > 255) {
+            if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                PyErr_SetString(PyExc_ValueError,
+                                "simplified coordinates must be integers in 0..255");
+            }
+            n = -1;
+            break;
+        }
+        uint8_t byte = (uint8_t)v;
+        if (column_put(out, &byte, 1) < 0) {
+            PyErr_NoMemory();
+            n = -1;
+            break;
+        }
+    }
+    Py_DECREF(values);
+    return n;
+}
+
+static PyObject *flatten(PyObject *Py_UNUSED(module), PyObject *drawing)
+{
+    PyObject *strokes = PySequence_Fast(drawing, "a drawing must be a list of strokes");
+    if (strokes == NULL)
+        return NULL;
+    Column xs = {0}, ys = {0}, ends = {0};
+    PyObject *result = NULL;
+    int32_t end = 0;
+    for (Py_ssize_t s = 0; s < PySequence_Fast_GET_SIZE(strokes); s++) {
+        PyObject *lists = PySequence_Fast(PySequence_Fast_GET_ITEM(strokes, s),
+                                          "a stroke must be a list of lists");
+        if (lists == NULL)
+            goto done;
+        Py_ssize_t nx = -1, ny = -1;
+        if (PySequence_Fast_GET_SIZE(lists) != 2)
+            PyErr_SetString(PyExc_ValueError, "a stroke must hold 2 lists");
+        else if ((nx = put_bytes(PySequence_Fast_GET_ITEM(lists, 0), &xs)) >= 0 &&
+                 (ny = put_bytes(PySequence_Fast_GET_ITEM(lists, 1), &ys)) >= 0 && nx != ny)
+            PyErr_SetString(PyExc_ValueError, "the lists of a stroke differ in length");
+        Py_DECREF(lists);
+        if (nx < 0 || ny < 0 || nx != ny)
+            goto done;
+        end += (int32_t)nx;
+        if (column_put(&ends, &end, sizeof end) < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    result = Py_BuildValue("(y#y#y#)", xs.data ? xs.data : "", (Py_ssize_t)xs.size,
+                           ys.data ? ys.data : "", (Py_ssize_t)ys.size,
+                           ends.data ? ends.data : "", (Py_ssize_t)ends.size);
+done:
+    free(xs.data);
+    free(ys.data);
     free(ends.data);
     Py_DECREF(strokes);
     return result;
@@ -661,6 +745,9 @@ static PyMethodDef methods[] = {
     {"rdp_keep", rdp_keep, METH_VARARGS,
      "rdp_keep(points, keep, epsilon): Ramer-Douglas-Peucker over float64 (n, 2) points; "
      "sets keep (uint8, n) to 1 for the points kept."},
+    {"flatten", flatten, METH_O,
+     "flatten(strokes) -> (xs, ys, ends): a simplified drawing ([[xs, ys], ...], integers in "
+     "0..255) as its points' x and y (uint8 bytes) and each stroke's exclusive end (int32)."},
     {"simplify", simplify, METH_VARARGS,
      "simplify(strokes, timed, epsilon) -> (xs, ys, ts, ends): Google's simplification of one "
      "raw drawing ([[xs, ys(, ts)], ...]): the kept points' x and y (uint8 bytes), their times "

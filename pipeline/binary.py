@@ -105,19 +105,37 @@ def read_headers(data: bytes | memoryview, offsets: np.ndarray) -> tuple:
     )
 
 
-def read_strokes(data: bytes | memoryview, offset: int) -> list[list[list[int]]]:
-    """The simplified strokes of the record at `offset`, as [[xs, ys], ...]."""
+def _stroke_spans(data: bytes | memoryview, offset: int) -> Iterator[tuple[int, int]]:
+    """(start of the x bytes, point count) of each stroke of the record at `offset`."""
     strokes = HEADER.unpack_from(data, offset)[4]
     position = offset + HEADER.size
-    drawing = []
     for _ in range(strokes):
         count = POINTS.unpack_from(data, position)[0]
-        position += 2
-        xs = list(data[position : position + count])
-        ys = list(data[position + count : position + 2 * count])
-        drawing.append([xs, ys])
-        position += 2 * count
-    return drawing
+        yield position + 2, count
+        position += 2 + 2 * count
+    if position > len(data):
+        raise TruncatedRecord("the last stroke runs past the end of the record")
+
+
+def read_strokes(data: bytes | memoryview, offset: int) -> list[list[list[int]]]:
+    """The simplified strokes of the record at `offset`, as [[xs, ys], ...]."""
+    return [
+        [list(data[start : start + count]), list(data[start + count : start + 2 * count])]
+        for start, count in _stroke_spans(data, offset)
+    ]
+
+
+def read_points(data: bytes | memoryview, offset: int) -> tuple[bytes, bytes, list[int]]:
+    """The record's points as the sample keeps them: all x bytes, all y bytes, and each
+    stroke's exclusive end."""
+    xs, ys, ends = [], [], []
+    end = 0
+    for start, count in _stroke_spans(data, offset):
+        xs.append(data[start : start + count])
+        ys.append(data[start + count : start + 2 * count])
+        end += count
+        ends.append(end)
+    return b"".join(xs), b"".join(ys), ends
 
 
 def cut(path: Path, limit: int) -> int:

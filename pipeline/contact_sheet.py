@@ -1,6 +1,8 @@
 """A PNG contact sheet of sampled drawings, one row per country group, for places where a
-picture travels better than HTML (a CI summary, a README). Same inputs, same bytes: no
-timestamps or metadata in the PNG, and Pillow's own bundled font and zlib."""
+picture travels better than HTML (a CI summary, a README). Each drawing is drawn from its
+strokes as vector lines (supersampled, then averaged down), not enlarged from its 28x28 bitmap.
+Same inputs, same bytes: no timestamps or metadata in the PNG, Pillow's own bundled font and
+zlib, and drawing and downsampling are integer-exact."""
 
 from __future__ import annotations
 
@@ -10,15 +12,44 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.reportkit.drawings import OTHER, SIDE, Drawings, country_name
+from pipeline.reportkit.drawings import OTHER, Drawings, country_name
+from pipeline.strokes import Strokes
 
-SCALE = 2  # screen pixels per bitmap pixel
+CELL = 64  # a drawing's square, in pixels
 GAP = 4
 MARGIN = 12
 LABEL_WIDTH = 210
-ROW_HEIGHT = SIDE * SCALE + GAP
+ROW_HEIGHT = CELL + GAP
 LINE_HEIGHT = 18
 PER_GROUP = 20
+INSET = 5  # white between a drawing's bounding box and its cell's edge
+SUPERSAMPLE = 4  # drawn at 4x, then each 4x4 block averaged: antialiased lines
+PEN = 1.75  # line width in cell pixels (Google's pen of 16 in 304 is 1.5 px of a 28 px bitmap)
+SPAN = 255  # the simplified strokes' coordinates are 0..255
+
+
+def draw_cell(strokes: Sequence[np.ndarray], size: int = CELL) -> Image.Image:
+    """One drawing (strokes of shape (2, k): x, y), dark on white, its bounding box centred
+    in a `size` square (as Google centres the bitmaps), lines with round ends and joins,
+    antialiased by supersampling."""
+    big = size * SUPERSAMPLE
+    canvas = Image.new("L", (big, big), 255)
+    if not strokes:
+        return canvas.resize((size, size), Image.Resampling.BOX)
+    draw = ImageDraw.Draw(canvas)
+    scale = (size - 2 * INSET) * SUPERSAMPLE / SPAN
+    points = np.concatenate(strokes, axis=1).T
+    offset = (big - (points.max(axis=0) + points.min(axis=0)) * scale) / 2
+    width = round(PEN * SUPERSAMPLE)
+    radius = width / 2
+    for stroke in strokes:
+        # integer device coordinates: the same pixels on every platform
+        xy = [tuple(p) for p in np.rint(stroke.T * scale + offset).astype(int).tolist()]
+        if len(xy) > 1:
+            draw.line(xy, fill=0, width=width, joint="curve")
+        for x, y in (xy[0], xy[-1]):  # round caps (and a dot for a one-point stroke)
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=0)
+    return canvas.resize((size, size), Image.Resampling.BOX)
 
 
 def pick(drawings: Drawings, group: int, count: int) -> np.ndarray:
@@ -43,13 +74,15 @@ def _label(drawings: Drawings, group: int) -> str:
 
 def render(
     drawings: Drawings,
+    strokes: Strokes,
     colours: Sequence[str],
     heading: Sequence[str],
     per_group: int = PER_GROUP,
 ) -> Image.Image:
-    """The sheet: `heading` lines, then per country group a swatch, a label and its drawings."""
+    """The sheet: `heading` lines, then per country group a swatch, a label and its drawings
+    (`strokes` holds the drawings' strokes, in the same order as `drawings`)."""
     font = ImageFont.load_default(size=13)
-    width = 2 * MARGIN + LABEL_WIDTH + per_group * (SIDE * SCALE + GAP)
+    width = 2 * MARGIN + LABEL_WIDTH + per_group * (CELL + GAP)
     top = MARGIN + LINE_HEIGHT * len(heading) + GAP
     height = top + ROW_HEIGHT * max(len(drawings.groups), 1) + MARGIN
     sheet = Image.new("RGB", (width, height), "white")
@@ -58,16 +91,13 @@ def render(
         draw.text((MARGIN, MARGIN + line * LINE_HEIGHT), text, fill="#222222", font=font)
     for group, colour in enumerate(colours):
         y = top + group * ROW_HEIGHT
-        draw.rectangle((MARGIN, y + 20, MARGIN + 12, y + 32), fill=colour)
-        draw.text((MARGIN + 18, y + 19), _label(drawings, group), fill="#222222", font=font)
+        middle = y + CELL // 2
+        draw.rectangle((MARGIN, middle - 6, MARGIN + 12, middle + 6), fill=colour)
+        draw.text((MARGIN + 18, middle - 7), _label(drawings, group), fill="#222222", font=font)
         for slot, index in enumerate(pick(drawings, group, per_group)):
-            paper = Image.fromarray(255 - drawings.bitmaps[index], mode="L")
-            tile = paper.resize((SIDE * SCALE, SIDE * SCALE), Image.Resampling.NEAREST)
-            x = MARGIN + LABEL_WIDTH + slot * (SIDE * SCALE + GAP)
-            sheet.paste(tile, (x, y))
-            draw.rectangle(
-                (x - 1, y - 1, x + SIDE * SCALE, y + SIDE * SCALE), outline="#dddddd", width=1
-            )
+            x = MARGIN + LABEL_WIDTH + slot * (CELL + GAP)
+            sheet.paste(draw_cell(strokes.of(int(index))), (x, y))
+            draw.rectangle((x - 1, y - 1, x + CELL, y + CELL), outline="#dddddd", width=1)
     return sheet
 
 

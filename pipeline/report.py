@@ -74,7 +74,8 @@ def render_contact_sheet(inputs: ReportInputs, drawings: Drawings | None = None)
         "Data: The Quick, Draw! Dataset by Google, Inc., CC BY 4.0 "
         "(https://quickdraw.withgoogle.com/data)",
     ]
-    image = contact_sheet.render(drawings, figures.group_colours(drawings), heading)
+    strokes = contact_sheet.Strokes.from_sample(inputs.sample)
+    image = contact_sheet.render(drawings, strokes, figures.group_colours(drawings), heading)
     return contact_sheet.png_bytes(image)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,12 +19,13 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from pipeline import binary
+from pipeline import _native, binary
 from pipeline.errors import PipelineError
 from pipeline.render import simplify_flat
 from pipeline.schema import SAMPLE, from_numpy
 
 COLUMNS = ("xs", "ys", "stroke_ends", "ts")
+BATCH = 256  # drawings per task of the thread pool
 
 
 class BadDrawing(ValueError):
@@ -32,160 +34,180 @@ class BadDrawing(ValueError):
 
 @dataclass
 class _Flat:
-    """Every drawing's points and stroke ends, appended in order."""
+    """Every drawing's points and stroke ends (bytes or arrays), appended in order."""
 
     timed: bool
     xs: list = field(default_factory=list)
     ys: list = field(default_factory=list)
     ts: list = field(default_factory=list)
-    stroke_ends: list[int] = field(default_factory=list)
+    ends: list = field(default_factory=list)
     point_ends: list[int] = field(default_factory=list)  # per drawing, into xs/ys
     ends_ends: list[int] = field(default_factory=list)  # per drawing, into stroke_ends
     points: int = 0
+    strokes: int = 0
 
-    def add_lists(self, drawing: list) -> None:
-        """A simplified drawing as decoded: [[xs, ys], ...] of integers in 0..255."""
-        for stroke in drawing:
-            xs, ys = stroke[0], stroke[1]
-            if len(xs) != len(ys):
-                raise BadDrawing("a stroke's x and y lists differ in length")
-            self.xs.extend(xs)
-            self.ys.extend(ys)
-            self.points += len(xs)
-            self.stroke_ends.append(self.points - self._start())
-        self._close()
-
-    def add_simplified(self, xs: np.ndarray, ys: np.ndarray, ts: np.ndarray, ends: np.ndarray):
-        """A raw drawing simplified by render.simplify_flat."""
+    def add(self, xs, ys, ts, ends) -> None:
+        """One drawing: x and y (uint8), times (int32, raw only), each stroke's end (int32)."""
         self.xs.append(xs)
         self.ys.append(ys)
-        self.ts.append(ts)
-        self.stroke_ends.extend(ends.tolist())
+        if self.timed:
+            self.ts.append(ts)
+        self.ends.append(ends)
         self.points += len(xs)
-        self._close()
-
-    def _start(self) -> int:
-        return self.point_ends[-1] if self.point_ends else 0
-
-    def _close(self) -> None:
+        self.strokes += len(ends) // 4 if isinstance(ends, bytes) else len(ends)
         self.point_ends.append(self.points)
-        self.ends_ends.append(len(self.stroke_ends))
+        self.ends_ends.append(self.strokes)
 
     def table(self) -> pa.Table:
         def values(parts: list, dtype: type) -> np.ndarray:
-            if self.timed:
-                return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
-            return np.asarray(parts, dtype=dtype)
+            arrays = [np.frombuffer(part, dtype) for part in parts]
+            return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
 
-        point_offsets = from_numpy(np.array([0, *self.point_ends], np.int32))
-        end_offsets = from_numpy(np.array([0, *self.ends_ends], np.int32))
-        count = len(self.point_ends)
-
-        def listed(offsets: pa.Array, data: np.ndarray, name: str) -> pa.Array:
+        def listed(ends: list[int], data: np.ndarray, name: str) -> pa.Array:
+            offsets = from_numpy(np.array([0, *ends], np.int32))
             return pa.ListArray.from_arrays(offsets, from_numpy(data), type=SAMPLE.field(name).type)
 
         if self.timed:
-            ts = listed(point_offsets, values(self.ts, np.int32), "ts")
+            ts = listed(self.point_ends, values(self.ts, np.int32), "ts")
         else:
-            ts = pa.nulls(count, SAMPLE.field("ts").type)
+            ts = pa.nulls(len(self.point_ends), SAMPLE.field("ts").type)
         return pa.table(
             [
-                listed(point_offsets, values(self.xs, np.uint8), "xs"),
-                listed(point_offsets, values(self.ys, np.uint8), "ys"),
-                listed(end_offsets, np.array(self.stroke_ends, np.int32), "stroke_ends"),
+                listed(self.point_ends, values(self.xs, np.uint8), "xs"),
+                listed(self.point_ends, values(self.ys, np.uint8), "ys"),
+                listed(self.ends_ends, values(self.ends, np.int32), "stroke_ends"),
                 ts,
             ],
             schema=pa.schema([SAMPLE.field(name) for name in COLUMNS]),
         )
 
 
-def _bad_coordinates(flat: _Flat) -> int | None:
-    """The first drawing whose simplified coordinates are not integers in 0..255 (uint8 would
-    wrap them), or None."""
-    for name in ("xs", "ys"):
-        values = np.asarray(getattr(flat, name))
-        if values.dtype.kind in "iu" and (
-            not len(values) or 0 <= values.min() <= values.max() <= 255
-        ):
-            continue
-        bad = np.flatnonzero((values != np.rint(values)) | (values < 0) | (values > 255))
-        return int(np.searchsorted(flat.point_ends, bad[0], side="right"))
-    return None
-
-
-def _decode_line(chunk: bytes, key_id: int, timed: bool) -> list:
+def _decode_line(chunk: bytes, key_id: int | None) -> list:
+    """The drawing of a line (the compiled readers check its strokes)."""
     try:
         line = orjson.loads(chunk)
     except orjson.JSONDecodeError as exc:
         raise BadDrawing(f"not JSON ({exc})") from None
     if not isinstance(line, dict) or not isinstance(line.get("drawing"), list):
         raise BadDrawing("not a drawing (no 'drawing' list)")
-    if str(line.get("key_id")) != str(key_id):
+    if key_id is not None and str(line.get("key_id")) != str(key_id):
         raise BadDrawing(f"holds key_id {line.get('key_id')}, the store says {key_id}")
-    drawing = line["drawing"]
-    lists = 3 if timed else 2
-    for stroke in drawing:
-        if not isinstance(stroke, list) or len(stroke) != lists:
-            raise BadDrawing(f"a stroke must hold {lists} lists")
-    return drawing
+    return line["drawing"]
+
+
+@dataclass(frozen=True)
+class Strokes:
+    """The stroke columns (of the sample, or of read_strokes) as flat arrays: drawing i's points are
+    xs[points[i]:points[i + 1]], its strokes end at ends[strokes[i]:strokes[i + 1]]."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    points: np.ndarray
+    ends: np.ndarray
+    strokes: np.ndarray
+
+    @classmethod
+    def from_sample(cls, sample: pa.Table) -> Strokes:
+        def flat(name: str) -> tuple[np.ndarray, np.ndarray]:
+            column = sample[name].combine_chunks()
+            offsets = column.offsets.to_numpy()
+            return column.values.to_numpy(), offsets  # values from offsets[0] on
+
+        xs, points = flat("xs")
+        ys, _ = flat("ys")
+        ends, strokes = flat("stroke_ends")
+        return cls(xs, ys, points, ends, strokes)
+
+    def __len__(self) -> int:
+        return len(self.points) - 1
+
+    def of(self, index: int) -> list[np.ndarray]:
+        """Drawing `index`'s strokes, each an int64 array of shape (2, k): x, y in 0..255 (y
+        down), as render.simplify_strokes gives them and render.render_bitmaps takes them."""
+        start, stop = self.points[index], self.points[index + 1]
+        points = np.vstack((self.xs[start:stop], self.ys[start:stop])).astype(np.int64)
+        ends = self.ends[self.strokes[index] : self.strokes[index + 1]]
+        return [s for s in np.split(points, ends[:-1], axis=1) if s.shape[1]]
+
+
+def _points(chunk: bytes, length: int, fmt: str, key_id: int | None) -> tuple:
+    """One drawing's (xs, ys, ts, ends) from its bytes."""
+    if len(chunk) != length:
+        raise BadDrawing("the file ends before the drawing does")
+    if fmt == "binary":
+        stored = binary.HEADER.unpack_from(chunk, 0)[0]
+        if key_id is not None and stored != key_id:
+            raise BadDrawing(f"holds key_id {stored}, the store says {key_id}")
+        xs, ys, ends = binary.read_points(chunk, 0)
+        return xs, ys, None, np.array(ends, np.int32)
+    if fmt == "raw":
+        return simplify_flat(_decode_line(chunk, key_id), True)
+    xs, ys, ends = _native.flatten(_decode_line(chunk, key_id))
+    return xs, ys, None, ends
+
+
+class _RowError(Exception):
+    def __init__(self, row: int, reason: Exception) -> None:
+        self.row, self.reason = row, reason
+
+
+def _read_rows(fd: int, fmt: str, rows: list[int], spans: tuple) -> list[tuple]:
+    keys, offsets, lengths = spans
+    out = []
+    for row in rows:
+        try:
+            out.append(
+                _points(os.pread(fd, lengths[row], offsets[row]), lengths[row], fmt, keys[row])
+            )
+        except (BadDrawing, ValueError, TypeError, IndexError, struct.error) as exc:
+            raise _RowError(row, exc) from None
+    return out
 
 
 def read_strokes(
     path: Path,
     fmt: str,
-    key_ids: np.ndarray,
+    key_ids: np.ndarray | None,
     positions: np.ndarray,
     offsets: np.ndarray,
     lengths: np.ndarray,
 ) -> pa.Table:
     """The strokes of the drawings at these byte spans of `path` (`fmt`: raw, simplified or
-    binary), as the four list columns, one row per span in the order given."""
-    order = np.argsort(offsets, kind="stable")  # file order: the disk reads forward
-    timed = fmt == "raw"
-    flat = _Flat(timed)
+    binary), as the four list columns, one row per span in the order given. Each drawing
+    must hold its key_id (unless `key_ids` is None); `positions` (0-based lines or records)
+    name it in errors.
+
+    Raw drawings are simplified on every core (the C simplification releases the GIL), in
+    batches whose results are put back in file order: the output does not depend on it.
+    """
+    order = np.argsort(offsets, kind="stable").tolist()  # file order: the disk reads forward
+    keys = key_ids.tolist() if key_ids is not None else [None] * len(offsets)
+    spans = (keys, offsets.tolist(), lengths.tolist())
+    batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
+    workers = min(os.cpu_count() or 1, len(batches)) if fmt == "raw" else 1
+    flat = _Flat(fmt == "raw")
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise PipelineError(
             f"{path}: not found; the sample reads the chosen drawings' strokes from the "
-            "downloaded drawings file: run the download stage (dvc repro download)"
+            f"downloaded drawings file: run the download stage (dvc repro 'download@{path.stem}')"
         ) from None
     try:
-        for row in order.tolist():
-            offset, length = int(offsets[row]), int(lengths[row])
-            chunk = os.pread(fd, length, offset)
-            try:
-                if len(chunk) != length:
-                    raise BadDrawing("the file ends before the drawing does")
-                if fmt == "binary":
-                    stored = binary.HEADER.unpack_from(chunk, 0)[0]
-                    if stored != int(key_ids[row]):
-                        raise BadDrawing(f"holds key_id {stored}, the store says {key_ids[row]}")
-                    flat.add_lists(binary.read_strokes(chunk, 0))
-                elif timed:
-                    flat.add_simplified(
-                        *simplify_flat(_decode_line(chunk, key_ids[row], True), True)
-                    )
-                else:
-                    flat.add_lists(_decode_line(chunk, key_ids[row], False))
-            except (BadDrawing, ValueError, TypeError, IndexError, struct.error) as exc:
-                unit = "record" if fmt == "binary" else "line"
-                raise PipelineError(
-                    f"{path}: {unit} {int(positions[row]) + 1} (byte offset {offset}): {exc}; "
-                    "the file does not match the joined store: re-run the join "
-                    "(dvc repro -f join)"
-                ) from None
+        with ThreadPoolExecutor(max(workers, 1)) as pool:
+            for drawings in pool.map(lambda rows: _read_rows(fd, fmt, rows, spans), batches):
+                for drawing in drawings:
+                    flat.add(*drawing)
+    except _RowError as error:
+        unit = "record" if fmt == "binary" else "line"
+        raise PipelineError(
+            f"{path}: {unit} {int(positions[error.row]) + 1} (byte offset "
+            f"{int(offsets[error.row])}): {error.reason}; the file does not match the joined "
+            "store: re-run the join (dvc repro -f join)"
+        ) from None
     finally:
         os.close(fd)
-    bad = None if timed else _bad_coordinates(flat)
-    if bad is not None:
-        row = int(order[bad])
-        raise PipelineError(
-            f"{path}: line {int(positions[row]) + 1} (byte offset {int(offsets[row])}): "
-            "simplified coordinates must be integers in 0..255; the file does not match the "
-            "joined store: re-run the join (dvc repro -f join)"
-        )
     table = flat.table()
-    if np.array_equal(order, np.arange(len(order))):
+    if order == list(range(len(order))):
         return table
     return table.take(pa.array(np.argsort(order)))

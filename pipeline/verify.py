@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 
-from pipeline import binary
+from pipeline import strokes
 from pipeline.bitmaps import read_rows
 from pipeline.errors import PipelineError
-from pipeline.render import render_bitmaps, simplify_strokes
+from pipeline.render import render_bitmaps
 
 #: A rendered drawing "matches" its bitmap when their pixels correlate at least this much.
 #: Aligned files: our renderer vs Google's cairo differs by 0.05 grey levels on average and
@@ -54,19 +53,14 @@ def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(norms > 0, dots / np.where(norms > 0, norms, 1), identical.astype(float))
 
 
-def read_strokes(path: Path, offsets: np.ndarray, lengths: np.ndarray, fmt: str) -> list:
-    """The simplified strokes of the drawings at these byte spans of a drawings file."""
-    drawings = []
-    with path.open("rb") as handle:
-        for offset, length in zip(offsets.tolist(), lengths.tolist(), strict=True):
-            handle.seek(offset)
-            chunk = handle.read(length)
-            if fmt == "binary":
-                drawings.append(binary.read_strokes(chunk, 0))
-                continue
-            drawing = orjson.loads(chunk)["drawing"]
-            drawings.append(simplify_strokes(drawing) if fmt == "raw" else drawing)
-    return drawings
+def read_strokes(
+    path: Path, rows: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, fmt: str
+) -> list[list[np.ndarray]]:
+    """The simplified strokes of the drawings at these rows and byte spans of a file."""
+    columns = strokes.Strokes.from_sample(
+        strokes.read_strokes(path, fmt, None, rows, offsets, lengths)
+    )
+    return [columns.of(index) for index in range(len(columns))]
 
 
 def sample_rows(count: int, sample: int, seed: int = 0) -> np.ndarray:
@@ -93,7 +87,8 @@ def check_alignment(
     if sample == 0 or count == 0:
         return None
     rows = sample_rows(count, sample, seed)
-    rendered = render_bitmaps(read_strokes(drawings_path, offsets[rows], lengths[rows], fmt))
+    drawn = read_strokes(drawings_path, rows, offsets[rows], lengths[rows], fmt)
+    rendered = render_bitmaps(drawn)
     scores = correlations(rendered, read_rows(bitmaps, rows))
     result = Alignment(
         len(rows), float(np.mean(scores >= MATCH_CORRELATION)), float(np.mean(scores))

@@ -69,6 +69,28 @@ def test_repro_builds_the_report_and_reruns_only_what_changed(project, isolated_
     assert "sample_size" in shown and "500" in shown
 
 
+def test_the_sample_brings_the_strokes_of_the_format_downloaded(project, isolated_env):
+    """Simplified strokes without times; switched to raw, everything reruns and the sample
+    carries the simplified raw strokes with their times; binary (.bin) without times again."""
+    repro(project, isolated_env)
+    sample = pq.read_table(project / "data" / "sample" / "sample.parquet")
+    assert sample["ts"].null_count == sample.num_rows and min(map(len, sample["xs"].to_pylist()))
+    set_param(project, "dataset.drawings", "raw")
+    assert {"join", "sample", "report"} <= repro(project, isolated_env)
+    raw = pq.read_table(project / "data" / "sample" / "sample.parquet")
+    assert raw["key_id"].equals(sample["key_id"]) and raw["ts"].null_count == 0
+    assert list(map(len, raw["ts"].to_pylist())) == list(map(len, raw["xs"].to_pylist()))
+    set_param(project, "dataset.drawings", "binary")
+    set_param(project, "dataset.extension", "bin")
+    assert {"join", "sample", "report"} <= repro(project, isolated_env)
+    binary = pq.read_table(project / "data" / "sample" / "sample.parquet")
+    # the demo's .bin holds the simplified strokes: the same points, no times
+    assert binary.select(["key_id", "xs", "ys", "stroke_ends"]).equals(
+        sample.select(["key_id", "xs", "ys", "stroke_ends"])
+    )
+    assert binary["ts"].null_count == binary.num_rows
+
+
 def test_same_inputs_same_report_bytes(project, isolated_env):
     repro(project, isolated_env)
     first = (project / "reports" / "quickdraw.html").read_bytes()

@@ -165,7 +165,10 @@ def test_a_missing_drawings_file_says_to_download(tmp_path, heads_layouts):
     store = tmp_path / "processed"
     run_join(raw, "simplified", ("cat",), store, tmp_path / "join.json", verify_sample=0)
     (raw / "simplified" / "cat.ndjson").unlink()
-    with pytest.raises(PipelineError, match=r"simplified/cat\.ndjson: not found; .*download"):
+    with pytest.raises(
+        PipelineError,
+        match=r"simplified/cat\.ndjson: not found; .*download stage \(dvc repro 'download@cat'\)",
+    ):
         run_sample(
             store, ("cat",), SampleParams(n=5, seed=1), tmp_path / "s.parquet", raw, "simplified"
         )
