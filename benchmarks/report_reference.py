@@ -2,8 +2,8 @@
 tooltips from string columns, the bitmaps as one uint8 array, a CustomJS that copies the
 hovered drawing into a 28x28 image panel, saved with `file_html` and inline resources.
 
-It names its map `map`, its source `drawings` and its panel `panel`/`panel_image`, as ours
-does, so the same browser probes measure both.
+It names its map `map`, its source `drawings` and its panel plot `panel_plot`, as ours does,
+so the same browser probes measure both.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def build(sample_path: Path, out: Path, seed: int = 42) -> None:
     )
     plot = figure(width=760, height=620, tools="pan,wheel_zoom,reset", name="map")
     scatter = plot.scatter("x", "y", source=points, size=8, marker="square")
-    panel = figure(width=300, height=300, x_range=(0, 28), y_range=(0, 28), tools="", name="panel")
+    panel = figure(
+        width=300, height=300, x_range=(0, 28), y_range=(0, 28), tools="", name="panel_plot"
+    )
     panel.image(
         image="image",
         x=0,

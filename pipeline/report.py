@@ -22,6 +22,7 @@ from pipeline.reportkit.drawings import (  # re-exported for tests and users' sc
     map_coordinates,
 )
 from pipeline.reportkit.header import Provenance, ascii_html, header_html, read_manifests
+from pipeline.reportkit.strokes import strokes_of
 
 __all__ = ["ReportInputs", "bitmaps_of", "country_name", "map_coordinates", "run_report"]
 
@@ -43,15 +44,20 @@ def drawings_of(inputs: ReportInputs) -> Drawings:
     )
 
 
-def render_html(inputs: ReportInputs, drawings: Drawings | None = None) -> str:
-    """The whole page, as text."""
+def render_html(
+    inputs: ReportInputs, drawings: Drawings | None = None, backend: str = figures.MAP_BACKEND
+) -> str:
+    """The whole page, as text; `backend` draws the map ("canvas" or "webgl")."""
     drawings = drawings or drawings_of(inputs)
     params = inputs.params
     coords = map_coordinates(drawings.bitmaps, params.report.layout, params.sample.seed)
-    layout = figures.build_layout(drawings, coords, params.report.layout == "pca")
+    strokes = strokes_of(inputs.sample)
+    layout = figures.build_layout(
+        drawings, strokes, coords, params.report.layout == "pca", backend=backend
+    )
     shown = dict(zip(drawings.categories, drawings.category_counts().tolist(), strict=True))
     header = header_html(params, inputs.provenance, shown)
-    return page.render_page(layout, page_title(params), header)
+    return page.render_page(layout, page_title(params), header, webgl=backend == "webgl")
 
 
 def page_title(params: Params) -> str:
@@ -104,7 +110,7 @@ def load_inputs(
     join = json.loads(join_summary.read_text(encoding="utf-8"))
     manifests = read_manifests(manifest_dir, params.dataset.categories)
     provenance = Provenance(total_drawings=join["drawings"], join=join, manifests=manifests)
-    return ReportInputs(pq.read_table(sample_path), provenance, params)
+    return ReportInputs(pq.ParquetFile(sample_path).read(), provenance, params)
 
 
 def run_report(

@@ -1,12 +1,17 @@
 """The report in a real browser: it loads offline, hovering a point shows that drawing in the
-tooltip and the panel, and the bar charts and the map filter each other."""
+tooltip and draws and replays it in the panel, the 28x28 bitmap is one toggle away, the bar
+charts, the category chooser and the map filter each other, and 345 categories fit a screen."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from browser import (
@@ -19,18 +24,35 @@ from browser import (
     browser_page,
     model_value,
 )
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, ROOT, read_lines, write_category
 from test_report import CATEGORIES, params_for
 
 from pipeline.join import run_join
-from pipeline.report import country_name, run_report
+from pipeline.params import parse_params
+from pipeline.render import render_bitmaps
+from pipeline.report import ReportInputs, country_name, render_html, run_report
+from pipeline.reportkit import scripts
+from pipeline.reportkit.header import Provenance
 from pipeline.sample import run_sample
+from pipeline.schema import SAMPLE
 
 pytestmark = pytest.mark.browser
 
 DOUBLE_CLICK_MS = 500  # more than BokehJS's double-tap interval
 MARKER_HALF = 4  # the map's squares are 8 screen pixels wide; a hover hits within 4
-PANEL_BITMAP = "() => Array.from(Bokeh.documents[0].get_model_by_name('panel_image').data.image[0])"
+PANEL = (
+    "() => { const d = Bokeh.documents[0].get_model_by_name('panel').data; return {"
+    "key: String(d.key_id[0]), xs: Array.from(d.xs[0]), ys: Array.from(d.ys[0]), "
+    "drawn: d.drawn[0], total: d.total[0], at: Array.from(d.at[0])}; }"
+)
+REPLAYED = (
+    "() => { const d = Bokeh.documents[0].get_model_by_name('panel').data; "
+    "return d.total[0] > 0 && d.drawn[0] === d.total[0]; }"
+)
+MIDWAY = (
+    "() => { const d = Bokeh.documents[0].get_model_by_name('panel').data; "
+    "return d.drawn[0] > d.total[0] / 3 && d.drawn[0] < d.total[0]; }"
+)
 
 
 @pytest.fixture
@@ -91,6 +113,27 @@ def click(page, where) -> None:
     page.mouse.click(*where)
 
 
+def stroke_path(drawing: dict) -> tuple[list[float], list[float]]:
+    """The drawing's strokes from the sample as the panel draws them: NaN between strokes."""
+    xs, ys, starts = [], [], [0, *drawing["stroke_ends"][:-1]]
+    for start, end in zip(starts, drawing["stroke_ends"], strict=True):
+        if xs:
+            xs.append(np.nan)
+            ys.append(np.nan)
+        xs += drawing["xs"][start:end]
+        ys += drawing["ys"][start:end]
+    return xs, ys
+
+
+def assert_draws(panel: dict, drawing: dict, upto: int | None = None) -> None:
+    """The panel's path is the drawing's strokes (their first `upto` entries)."""
+    xs, ys = stroke_path(drawing)
+    upto = len(xs) if upto is None else upto
+    assert panel["total"] == len(xs)
+    np.testing.assert_array_equal(np.array(panel["xs"][:upto], float), np.array(xs[:upto]))
+    np.testing.assert_array_equal(np.array(panel["ys"][:upto], float), np.array(ys[:upto]))
+
+
 def tooltip_text(page) -> str:
     return page.evaluate(MAP_TOOLTIP)
 
@@ -102,8 +145,8 @@ def test_hover_shows_that_drawing_and_its_country(page, report):
     k = most_isolated(points)
     drawing = hover(page, points[k], sample, k)
     heading = f"{country_name(drawing['countrycode'])} ({drawing['countrycode']})"
-    assert model_value(page, "panel", "m.title.text") == heading
-    assert bytes(page.evaluate(PANEL_BITMAP)) == drawing["bitmap"], "the hovered drawing"
+    assert model_value(page, "heading", "m.text") == heading
+    assert page.evaluate(PANEL)["key"] == str(drawing["key_id"]), "the hovered drawing"
     tooltip = tooltip_text(page)
     assert heading in tooltip and f"key_id {drawing['key_id']}" in tooltip
     [thumbnail] = page.evaluate(MAP_TOOLTIP_IMAGES)
@@ -122,7 +165,7 @@ def test_on_overlapping_points_tooltip_and_panel_show_the_one_on_top(page, repor
     assert len(under) >= 2, "the sample should have overlapping points"
     top = int(under.max())  # BokehJS paints in index order: the last one is visible
     drawing = hover(page, points[where_index], sample, top)
-    assert bytes(page.evaluate(PANEL_BITMAP)) == drawing["bitmap"]
+    assert page.evaluate(PANEL)["key"] == str(drawing["key_id"])
     tooltip = tooltip_text(page)
     assert tooltip.count("key_id") == 1, "one drawing in the tooltip, the panel's"
     assert f"key_id {drawing['key_id']}" in tooltip
@@ -171,3 +214,300 @@ def test_selecting_a_category_bar_filters_the_map(page, report):
     click(page, bars[0])
     click(page, bars[1])  # both off again: the whole map
     page.wait_for_function(f"() => ({VISIBLE_POINTS})().length === {len(sample)}")
+
+
+def test_the_panel_draws_the_strokes_and_replays_them_on_hover_and_click(page, report):
+    _, sample = report
+    points = np.array(page.evaluate(POINT_POSITIONS))
+    k = max(range(len(sample)), key=lambda i: (len(sample[i]["stroke_ends"]), -i))
+    k = most_isolated(points) if len(sample[most_isolated(points)]["stroke_ends"]) > 2 else k
+    drawing = hover(page, points[k], sample, k)
+    page.wait_for_function(MIDWAY)
+    midway = page.evaluate(PANEL)
+    assert_draws(midway, drawing, upto=midway["drawn"])  # the strokes so far, in order
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "report-replay-midway.png", full_page=True)
+    page.wait_for_function(REPLAYED)
+    panel = page.evaluate(PANEL)
+    assert panel["key"] == str(drawing["key_id"])
+    assert_draws(panel, drawing)
+    # Simplified drawings have no timing: an even pace, each stroke after a short pause.
+    at = np.array(panel["at"])
+    assert np.all(np.diff(at) >= 0) and at[0] == 0 and at[-1] > 0
+    page.screenshot(path=ARTIFACTS / "report-replay-done.png", full_page=True)
+
+    panel_box = page.locator(".bk-Figure").nth(1).bounding_box()
+    assert panel_box is not None
+    click(page, (panel_box["x"] + 40, panel_box["y"] + 60))  # a click replays it
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('panel').data.drawn[0] < "
+        "Bokeh.documents[0].get_model_by_name('panel').data.total[0]"
+    )
+    page.wait_for_function(REPLAYED)
+    assert_draws(page.evaluate(PANEL), drawing)
+
+
+def test_the_tooltip_draws_the_strokes(page, report):
+    _, sample = report
+    points = np.array(page.evaluate(POINT_POSITIONS))
+    k = most_isolated(points)
+    hover(page, points[k], sample, k)
+    [thumbnail] = page.evaluate(MAP_TOOLTIP_IMAGES)
+    ink = page.evaluate(
+        """async (src) => {
+          const image = new Image(); image.src = src; await image.decode();
+          const canvas = new OffscreenCanvas(image.width, image.height);
+          const context = canvas.getContext('2d'); context.drawImage(image, 0, 0);
+          const rgba = context.getImageData(0, 0, image.width, image.height).data;
+          let dark = 0; for (let p = 0; p < rgba.length; p += 4) dark += rgba[p] < 128;
+          return [image.width, dark];
+        }""",
+        thumbnail,
+    )
+    assert ink[0] == 112 and ink[1] > 50, "a crisp vector drawing, not a blank"
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(float).ravel(), b.astype(float).ravel()
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_the_toggle_shows_the_28x28_bitmap_drawn_from_the_strokes(page, report):
+    _, sample = report
+    points = np.array(page.evaluate(POINT_POSITIONS))
+    k = most_isolated(points)
+    drawing = hover(page, points[k], sample, k)
+    page.get_by_role("button", name="28x28 bitmap").click()
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('panel_pixels').visible && "
+        "!Bokeh.documents[0].get_model_by_name('panel_strokes').visible"
+    )
+    shown = np.array(
+        page.evaluate(
+            "() => Array.from(Bokeh.documents[0].get_model_by_name('panel_image').data.image[0])"
+        ),
+        np.uint8,
+    )
+    npy_row = np.frombuffer(drawing["bitmap"], np.uint8)
+    assert correlation(shown, npy_row) >= 0.95
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "report-bitmap.png", full_page=True)
+    page.get_by_role("button", name="strokes", exact=True).click()
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('panel_strokes').visible")
+
+
+def test_the_page_draws_google_bitmaps_from_real_strokes(heads):
+    """The page's rasteriser against Google's recipe (pipeline.render, which reproduces the
+    npy rows) on every real simplified drawing of the heads."""
+    import orjson
+    from conftest import read_lines
+
+    from pipeline.render import render_bitmaps
+
+    drawings = [
+        orjson.loads(line)["drawing"]
+        for path in sorted((heads / "simplified").glob("*.ndjson"))
+        for line in read_lines(path)
+    ]
+    expected = render_bitmaps(drawings).reshape(len(drawings), -1)
+    rasterize = scripts.PRELUDE.split("const state =")[0] + RASTERIZER
+    with browser_page() as page:
+        page.goto("about:blank")
+        drawn = page.evaluate(
+            f"(drawings) => {{ {rasterize} return drawings.map((d) => Array.from(rasterize("
+            "d.map(([x, y]) => ({x: Uint8Array.from(x), y: Uint8Array.from(y)}))))); }",
+            drawings,
+        )
+        assert page.console_errors == []
+    scores = np.array([correlation(np.array(d), e) for d, e in zip(drawn, expected, strict=True)])
+    assert len(scores) >= 2000
+    assert scores.min() >= 0.95, f"worst {scores.min():.3f}, median {np.median(scores):.3f}"
+
+
+# The page's rasteriser and the helpers it needs, cut out of the report's JavaScript.
+RASTERIZER = "const state = {};\n" + "\n".join(
+    "function " + part.split("\n}\n")[0] + "\n}"
+    for part in scripts.PRELUDE.split("function ")[1:]
+    if part.startswith(("placement(", "trace(", "rasterize("))
+)
+
+
+def test_colour_by_category_and_back(page):
+    page.get_by_role("button", name="category", exact=True).click()
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('points').glyph.fill_color.field === "
+        "'category_group'"
+    )
+    legends = "m.right.filter((l) => l.items !== undefined && l.visible).map((l) => l.title)"
+    assert model_value(page, "map", legends) == ["category"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "report-by-category.png", full_page=True)
+    page.get_by_role("button", name="country", exact=True).click()
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('points').glyph.fill_color.field === 'group'"
+    )
+    assert model_value(page, "map", legends) == ["country"]
+
+
+def choose_category(page, name: str) -> None:
+    """Type into the category chooser and click the match it offers, as a user does."""
+    box = page.locator(".bk-MultiChoice input[type=search]")
+    box.click()
+    box.press_sequentially(name)
+    offered = page.locator(".choices__list--dropdown .choices__item--choice")
+    offered.filter(has_text=re.compile(f"^{re.escape(name)}$")).click()
+
+
+def test_the_category_chooser_filters_the_map_and_crossfilters(page, report):
+    _, sample = report
+    choose_category(page, "fish")
+    fish = [row for row in sample if row["category"] == "fish"]
+    page.wait_for_function(f"() => ({VISIBLE_POINTS})().length === {len(fish)}")
+    visible = page.evaluate(VISIBLE_POINTS)
+    keys = model_value(page, "drawings", "Array.from(m.data.key_id, String)")
+    assert {keys[i] for i in visible} == {str(row["key_id"]) for row in fish}
+    # the country bars count only the chosen category
+    codes = model_value(page, "country_bars", "m.data.label")
+    shown = model_value(page, "country_bars", "Array.from(m.data.shown)")
+    expected = Counter(row["countrycode"] for row in fish)
+    assert dict(zip(codes, shown, strict=True)) == {c: expected.get(c, 0) for c in codes}
+    # a country bar narrows the chosen category further
+    top = expected.most_common(1)[0][0]
+    bars = page.evaluate(GLYPH_POSITIONS, ["countries", "country_bars"])
+    click(page, bars[codes.index(top)])
+    both = sum(row["countrycode"] == top for row in fish)
+    page.wait_for_function(f"() => ({VISIBLE_POINTS})().length === {both}")
+    choose_category(page, "cat")
+    wanted = sum(row["countrycode"] == top and row["category"] in ("fish", "cat") for row in sample)
+    page.wait_for_function(f"() => ({VISIBLE_POINTS})().length === {wanted}")
+
+
+@pytest.fixture
+def all_categories(heads: Path, tmp_path: Path) -> tuple[Path, pa.Table]:
+    """A report of the real simplified heads relabelled round-robin over all 345 categories
+    (about 7 drawings each), built straight from a sample table."""
+    names = tuple((ROOT / "pipeline" / "categories.txt").read_text().splitlines())
+    records = [
+        orjson.loads(line)
+        for path in sorted((heads / "simplified").glob("*.ndjson"))
+        for line in read_lines(path)
+    ]
+    strokes = [
+        (
+            [x for stroke in r["drawing"] for x in stroke[0]],
+            [y for stroke in r["drawing"] for y in stroke[1]],
+            np.cumsum([len(stroke[0]) for stroke in r["drawing"]]).tolist(),
+        )
+        for r in records
+    ]
+    moments = [datetime.strptime(r["timestamp"][:19], "%Y-%m-%d %H:%M:%S") for r in records]
+    sample = pa.table(
+        {
+            "key_id": pa.array([int(r["key_id"]) for r in records], pa.uint64()),
+            "category": [names[i % len(names)] for i in range(len(records))],
+            "countrycode": [r["countrycode"] for r in records],
+            "recognized": [r["recognized"] for r in records],
+            "timestamp": pa.array([m.replace(tzinfo=UTC) for m in moments], SAMPLE.field(4).type),
+            "bitmap": pa.array(
+                [row.tobytes() for row in render_bitmaps([r["drawing"] for r in records])],
+                pa.binary(784),
+            ),
+            "position": [i // len(names) for i in range(len(records))],
+            "xs": pa.array([s[0] for s in strokes], pa.list_(pa.uint8())),
+            "ys": pa.array([s[1] for s in strokes], pa.list_(pa.uint8())),
+            "stroke_ends": pa.array([s[2] for s in strokes], pa.list_(pa.int32())),
+            "ts": pa.array([None] * len(records), pa.list_(pa.int32())),
+        }
+    )
+    params = parse_params(
+        {
+            "dataset": {
+                "base_url": "data/demo",
+                "drawings": "simplified",
+                "categories": list(names),
+            },
+            "sample": {"n": len(records), "seed": 1},
+            "report": {"name": "all"},
+        }
+    )
+    html = tmp_path / "all.html"
+    html.write_text(render_html(ReportInputs(sample, Provenance(len(records)), params)))
+    return html, sample
+
+
+def test_345_categories_fit_one_screen(all_categories):
+    html, sample = all_categories
+    with browser_page(width=1400, height=1000) as page:
+        page.goto(html.as_uri())
+        page.wait_for_function(DOCUMENT_IDLE)
+        height = page.evaluate("() => document.documentElement.scrollHeight")
+        assert height <= 2000
+        assert "drawings of 345 categories," in page.locator("header .lead").inner_text()
+        names = page.locator("header details.names")
+        assert "The Great Wall of China" in names.text_content()
+        assert not names.evaluate("(details) => details.open"), "the names are collapsed"
+        labels = model_value(page, "category_bars", "m.data.label")
+        assert len(labels) == 16 and labels[-1].startswith("330 others (")
+        options = model_value(page, "category_choice", "m.options")
+        assert sorted(options) == sorted(set(sample["category"].to_pylist()))
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "report-345-categories.png", full_page=True)
+
+        choose_category(page, "zebra")
+        zebras = sum(c == "zebra" for c in sample["category"].to_pylist())
+        page.wait_for_function(f"() => ({VISIBLE_POINTS})().length === {zebras}")
+        bars = page.evaluate(GLYPH_POSITIONS, ["categories", "category_bars"])
+        click(page, bars[-1])  # "others" as well: zebra is one of them
+        page.wait_for_function(f"() => ({VISIBLE_POINTS})().length === {zebras}")
+        click(page, bars[0])  # the top bar alone
+        click(page, bars[-1])
+        page.wait_for_function(f"() => ({VISIBLE_POINTS})().length === 0")
+        assert page.console_errors == []
+
+
+@pytest.fixture
+def raw_report(heads: Path, tmp_path: Path) -> tuple[Path, list[dict]]:
+    """A report of real raw drawings (with their timing) of two categories."""
+    from pipeline.render import simplify_strokes
+
+    categories = ("octopus", "cat")
+    root = tmp_path / "raw"
+    for category in categories:
+        lines = read_lines(heads / "raw" / f"{category}.ndjson")
+        drawings = [simplify_strokes(orjson.loads(line)["drawing"]) for line in lines]
+        write_category(
+            root, "raw", category, lines, render_bitmaps(drawings).reshape(len(lines), -1)
+        )
+    raw = {
+        "dataset": {"base_url": "data/demo", "drawings": "raw", "categories": list(categories)},
+        "sample": {"n": 30, "seed": 5},
+        "report": {"name": "raw"},
+    }
+    params = parse_params(raw)
+    run_join(root, "raw", categories, tmp_path / "store", tmp_path / "join.json")
+    sample = tmp_path / "sample.parquet"
+    run_sample(tmp_path / "store", categories, params.sample, sample, root, "raw")
+    run_report(sample, tmp_path / "join.json", params, tmp_path / "reports")
+    return tmp_path / "reports" / "raw.html", pq.read_table(sample).to_pylist()
+
+
+def test_raw_drawings_replay_at_their_own_pace(raw_report):
+    html, sample = raw_report
+    with browser_page(width=1300, height=1100) as page:
+        page.goto(html.as_uri())
+        page.wait_for_function(DOCUMENT_IDLE)
+        points = np.array(page.evaluate(POINT_POSITIONS))
+        k = most_isolated(points)
+        drawing = hover(page, points[k], sample, k)
+        page.wait_for_function(REPLAYED)
+        panel = page.evaluate(PANEL)
+        assert_draws(panel, drawing)
+        # each point when it was drawn, pauses longer than PAUSE_MS shortened to it
+        ts = np.array(drawing["ts"], float)
+        gaps = np.minimum(np.diff(ts, prepend=0.0), scripts.PAUSE_MS)
+        at = np.cumsum(gaps)
+        expected = np.insert(
+            at, np.array(drawing["stroke_ends"][:-1]), at[np.array(drawing["stroke_ends"][:-1]) - 1]
+        )
+        np.testing.assert_allclose(panel["at"], expected)
+        assert page.console_errors == []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import re
 import subprocess
@@ -16,17 +14,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.errors import PipelineError
 from pipeline.join import run_join
 from pipeline.params import load_params, parse_params
 from pipeline.report import (
     ReportInputs,
-    bitmaps_of,
     load_inputs,
     map_coordinates,
     render_html,
     run_report,
 )
 from pipeline.reportkit.drawings import from_sample
+from pipeline.reportkit.strokes import strokes_of
 from pipeline.sample import run_sample
 from pipeline.schema import SAMPLE
 
@@ -66,14 +65,8 @@ def built(heads_layout: Path, tmp_path: Path):
     """Join and sample the real heads; return a function that builds the report into a folder."""
     params = params_for()
     run_join(heads_layout, "simplified", CATEGORIES, tmp_path / "store", tmp_path / "join.json")
-    run_sample(
-        tmp_path / "store",
-        CATEGORIES,
-        params.sample,
-        tmp_path / "sample.parquet",
-        heads_layout,
-        "simplified",
-    )
+    sample = tmp_path / "sample.parquet"
+    run_sample(tmp_path / "store", CATEGORIES, params.sample, sample, heads_layout, "simplified")
 
     manifests = tmp_path / "manifest"
     manifests.mkdir()
@@ -169,7 +162,7 @@ def tiled(sample: pa.Table, times: int) -> pa.Table:
 
 
 def test_bytes_per_drawing(built, tmp_path):
-    """Every per-drawing column is a compact array: bitmaps dominate the page's growth."""
+    """Every per-drawing column is a compact array; no bitmaps travel (the page draws them)."""
     inputs = load_inputs(tmp_path / "sample.parquet", tmp_path / "join.json", params_for())
 
     def size(times: int) -> int:
@@ -177,10 +170,9 @@ def test_bytes_per_drawing(built, tmp_path):
         return len(render_html(ReportInputs(sample, inputs.provenance, inputs.params)).encode())
 
     added = inputs.sample.num_rows * 10
-    grown = size(20) - size(10)
-    bitmaps = len(base64.b64encode(gzip.compress(bitmaps_of(inputs.sample).tobytes(), 9)))
-    assert grown / added <= 400
-    assert grown / added - bitmaps / inputs.sample.num_rows < 60, "other columns: < 60 B"
+    assert (size(20) - size(10)) / added <= 160
+    page = render_html(inputs)
+    assert '"pixels"' not in page and '"bitmaps"' not in page
 
 
 def test_key_ids_beyond_float_precision_travel_as_text():
@@ -218,3 +210,23 @@ def test_pca_layout_is_exact_and_separates_unlike_drawings():
     assert (first[:20].max() < first[20:].min()) or (first[20:].max() < first[:20].min())
     again = map_coordinates(np.concatenate([blank, inked])[::-1], "pca", seed=0)[::-1]
     np.testing.assert_allclose(again, coords, atol=1e-5)
+
+
+def test_strokes_travel_as_byte_deltas_per_stroke_and_gaps_in_ms():
+    sample = pa.table(
+        {
+            "xs": pa.array([[10, 5, 250], [7]], pa.list_(pa.uint8())),
+            "ys": pa.array([[0, 255, 1], [7]], pa.list_(pa.uint8())),
+            "stroke_ends": pa.array([[2, 3], [1]], pa.list_(pa.int32())),
+            "ts": pa.array([[0, 40, 90_000], [0]], pa.list_(pa.int32())),
+        }
+    )
+    strokes = strokes_of(sample)
+    assert strokes.dx.tolist() == [10, 251, 250, 7]  # 5 - 10 mod 256; each stroke starts afresh
+    assert strokes.dy.tolist() == [0, 255, 1, 7]
+    assert strokes.stroke_points.tolist() == [2, 1, 1]
+    assert strokes.drawing_strokes.tolist() == [2, 1]
+    assert strokes.dt.tolist() == [0, 40, 65_535, 0]  # long pauses capped: the replay shortens them
+    broken = sample.set_column(2, "stroke_ends", pa.array([[2, 4], [1]], pa.list_(pa.int32())))
+    with pytest.raises(PipelineError, match="stroke_ends"):
+        strokes_of(broken)

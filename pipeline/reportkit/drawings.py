@@ -100,7 +100,7 @@ def _ranked(values: list[str]) -> tuple[list[str], np.ndarray]:
 
 
 def _key_ids(sample: pa.Table) -> np.ndarray:
-    keys = sample["key_id"].to_numpy()
+    keys = schema.to_numpy(sample["key_id"])
     if len(keys) and keys.max() >= EXACT_FLOAT_LIMIT:
         return np.array([str(k) for k in keys.tolist()], dtype=object)
     return keys.astype(np.float64)
@@ -116,13 +116,13 @@ def from_sample(sample: pa.Table, categories: tuple[str, ...], top: int) -> Draw
     category = np.array([lookup[name] for name in sample["category"].to_pylist()], np.int64)
     groups = countries[:top] + ([OTHER] if len(countries) > top else [])
     group = np.minimum(country, top)
-    seconds = sample["timestamp"].cast(pa.int64()).to_numpy() // 1_000_000
+    seconds = schema.to_numpy(sample["timestamp"].cast(pa.int64())) // 1_000_000
     return Drawings(
         key_id=_key_ids(sample),
         category=category.astype(np.uint8 if len(names) <= 256 else np.uint16),
         country=country.astype(np.uint16),
         group=group.astype(np.uint8),
-        recognized=sample["recognized"].to_numpy(zero_copy_only=False).astype(np.uint8),
+        recognized=np.array(sample["recognized"].to_pylist(), np.uint8),
         time=seconds.astype(np.uint32),
         bitmaps=bitmaps_of(sample),
         categories=names,

@@ -1,8 +1,13 @@
-"""The Bokeh layout: the map of drawings, the hovered drawing's panel, and two linked bar charts.
+"""The Bokeh layout: the map of drawings, the hovered drawing's panel, two linked bar charts,
+a searchable category chooser, and the colour switch.
 
 Models that tests and users' scripts look up carry names: `drawings` (the map's source, with
-`key_id`), `bitmaps`, `panel_image`, `map`, `panel`, `points` (the map's renderer), `visible`
-(its filter), `country_bars`, `category_bars`.
+`key_id`), `ink` and `pens` (the strokes' points and per-stroke counts), `map`, `points` (the
+map's renderer), `visible` (its filter), `panel` (the shown drawing: `key_id`, the `xs`/`ys`
+drawn so far, NaN between strokes, `drawn` of `total` path entries, `at` when each is drawn),
+`panel_plot`, `heading` and `caption0..2` (its text), `panel_strokes` and `panel_pixels` (its
+renderers), `panel_image` (the 28x28 bitmap drawn from the strokes), `panel_mode`,
+`colour_by`, `category_choice`, `country_bars`, `category_bars`.
 """
 
 from __future__ import annotations
@@ -18,24 +23,32 @@ from bokeh.models import (
     ColumnDataSource,
     CustomJS,
     CustomJSHover,
+    Div,
     FactorRange,
     HoverTool,
+    Label,
     Legend,
     LegendItem,
     LinearColorMapper,
+    MultiChoice,
+    RadioButtonGroup,
+    Range1d,
     TapTool,
-    Title,
 )
 from bokeh.palettes import Category20, Greys256
 from bokeh.plotting import figure
 
 from pipeline.reportkit import scripts
 from pipeline.reportkit.drawings import OTHER, SIDE, Drawings, country_name
+from pipeline.reportkit.strokes import Strokes
 
 INK_PALETTE = tuple(reversed(Greys256))  # 0 = white paper, 255 = black ink
 OTHER_COLOUR = "#b0b0b0"
 CATEGORY_COLOUR = "#4c72b0"
-PANEL_PIXELS = 10  # screen pixels per bitmap pixel in the panel
+COLOURED_CATEGORIES = 19  # categories with their own colour when colouring by category
+MAP_BACKEND = "canvas"  # measured faster than "webgl" in Chromium (benchmarks/bench_report.py)
+CATEGORY_BARS = 15  # bars for the top categories; the rest share an "others" bar
+CAPTION_STYLE = {"x": 6, "x_units": "screen", "y_units": "screen", "text_font_size": "10pt"}
 MAP_TITLE = "{shown} of {total} drawings shown; hover a point to see the drawing"
 JS_MAP_TITLE = MAP_TITLE.format(
     shown='${shown.toLocaleString("en-US")}', total='${total.toLocaleString("en-US")}'
@@ -52,37 +65,95 @@ def map_title(shown: int, total: int) -> str:
     return MAP_TITLE.format(shown=f"{shown:,}", total=f"{total:,}")
 
 
-def point_source(drawings: Drawings, coords: np.ndarray) -> ColumnDataSource:
+def point_source(drawings: Drawings, strokes: Strokes, coords: np.ndarray) -> ColumnDataSource:
     return ColumnDataSource(
         data={
             "x": coords[:, 0],
             "y": coords[:, 1],
             "key_id": drawings.key_id,
             "category": drawings.category,
+            "category_group": category_groups(drawings)[0],
             "country": drawings.country,
             "group": drawings.group,
             "recognized": drawings.recognized,
             "time": drawings.time,
+            "strokes": strokes.drawing_strokes,
         },
         name="drawings",
     )
 
 
-def _legend(drawings: Drawings, renderer: Any) -> Legend:
+def stroke_sources(strokes: Strokes) -> tuple[ColumnDataSource, ColumnDataSource]:
+    """Every drawing's points (byte deltas, and ms gaps for raw data) and points per stroke."""
+    ink = {"dx": strokes.dx, "dy": strokes.dy}
+    if strokes.dt is not None:
+        ink["dt"] = strokes.dt
+    return (
+        ColumnDataSource(data=ink, name="ink"),
+        ColumnDataSource(data={"points": strokes.stroke_points}, name="pens"),
+    )
+
+
+def ranked_categories(drawings: Drawings) -> np.ndarray:
+    """Category indices, most drawings first (then params order)."""
+    counts = drawings.category_counts()
+    return np.lexsort((np.arange(len(counts)), -counts))
+
+
+def category_groups(drawings: Drawings) -> tuple[np.ndarray, list[str]]:
+    """Each drawing's colour group by category: the top categories, then `other`."""
+    ranked = ranked_categories(drawings)
+    top = COLOURED_CATEGORIES if len(ranked) > COLOURED_CATEGORIES + 1 else len(ranked)
+    group_of = np.full(len(ranked), top, np.uint8)
+    group_of[ranked[:top]] = np.arange(top)
+    labels = [drawings.categories[k] for k in ranked[:top]]
+    if top < len(ranked):
+        labels.append(f"{OTHER} ({len(ranked) - top} categories)")
+    return group_of[drawings.category], labels
+
+
+def category_colours(count: int) -> list[str]:
+    palette = list(Category20[20][::2] + Category20[20][1::2])
+    return [palette[i] for i in range(min(count, COLOURED_CATEGORIES))] + [OTHER_COLOUR] * max(
+        count - COLOURED_CATEGORIES, 0
+    )
+
+
+def _legend(title: str, labels: list[str], groups: np.ndarray, renderer: Any) -> Legend:
     items = []
-    for index, group in enumerate(drawings.groups):
-        members = np.flatnonzero(drawings.group == index)
+    for index, label in enumerate(labels):
+        members = np.flatnonzero(groups == index)
+        if len(members):
+            items.append(LegendItem(label=label[:24], renderers=[renderer], index=int(members[0])))
+    return Legend(items=items, title=title, label_text_font_size="9pt", spacing=1)
+
+
+def country_labels(drawings: Drawings) -> list[str]:
+    labels = []
+    for group in drawings.groups:
         if group == OTHER:
             others = len(drawings.countries) - (len(drawings.groups) - 1)
-            label = f"other ({others} countries)"
+            labels.append(f"other ({others} countries)")
         else:
-            label = f"{group} {country_name(group)}"[:24]
-        items.append(LegendItem(label=label, renderers=[renderer], index=int(members[0])))
-    return Legend(items=items, title="country", label_text_font_size="9pt", spacing=1)
+            labels.append(f"{group} {country_name(group)}")
+    return labels
 
 
-def map_figure(drawings: Drawings, coords: np.ndarray, is_pca: bool, points: ColumnDataSource):
-    """The scatter of drawings, coloured by country group, filtered by the bar charts."""
+def colour_mapper(colours: list[str]) -> LinearColorMapper:
+    return LinearColorMapper(
+        palette=colours or [OTHER_COLOUR], low=-0.5, high=max(len(colours), 1) - 0.5
+    )
+
+
+def map_figure(
+    drawings: Drawings,
+    coords: np.ndarray,
+    is_pca: bool,
+    points: ColumnDataSource,
+    backend: str = MAP_BACKEND,
+):
+    """The scatter of drawings, coloured by country group (or category), filtered by the bar
+    charts and the category chooser; the legend of each colouring, one of them visible."""
     plot = figure(
         width=820,
         height=600,
@@ -93,6 +164,7 @@ def map_figure(drawings: Drawings, coords: np.ndarray, is_pca: bool, points: Col
         active_scroll="wheel_zoom",
         active_drag="pan",
         match_aspect=is_pca,
+        output_backend=backend,
         name="map",
     )
     colours = group_colours(drawings)
@@ -105,61 +177,105 @@ def map_figure(drawings: Drawings, coords: np.ndarray, is_pca: bool, points: Col
         marker="square",
         alpha=0.8,
         line_color=None,
-        fill_color={
-            "field": "group",
-            "transform": LinearColorMapper(
-                palette=colours or [OTHER_COLOUR], low=-0.5, high=max(len(colours), 1) - 0.5
-            ),
-        },
+        fill_color={"field": "group", "transform": colour_mapper(colours)},
         nonselection_alpha=0.15,
         name="points",
     )
-    if drawings.groups:
-        plot.add_layout(_legend(drawings, renderer), "right")
-    return plot, renderer
+    by_category, category_labels = category_groups(drawings)
+    legends = {
+        "country_legend": _legend("country", country_labels(drawings), drawings.group, renderer),
+        "category_legend": _legend("category", category_labels, by_category, renderer),
+        "country_colours": renderer.glyph.fill_color.transform,
+        "category_colours": colour_mapper(category_colours(len(category_labels))),
+    }
+    legends["category_legend"].visible = False
+    for name in ("country_legend", "category_legend"):
+        plot.add_layout(legends[name], "right")
+    return plot, renderer, legends
 
 
-def panel_figure():
-    """The hovered drawing at 10 screen pixels per bitmap pixel: square, right side up."""
-    source = ColumnDataSource(
+def panel_figure() -> tuple[Any, dict[str, Any]]:
+    """The hovered drawing, drawn: its strokes as vectors in Google's 304-unit frame (y down),
+    replayed as drawn; or, one toggle away, its 28x28 bitmap drawn from them in the page."""
+    panel = ColumnDataSource(
+        data={"key_id": [""], "xs": [[]], "ys": [[]], "drawn": [0], "total": [0], "at": [[]]},
+        name="panel",
+    )
+    bitmap = ColumnDataSource(
         data={
             "image": [np.zeros((SIDE, SIDE), np.uint8)],
-            "x": [0],
-            "y": [0],
-            "dw": [SIDE],
-            "dh": [SIDE],
+            "x": [0.0],
+            "y": [0.0],
+            "dw": [scripts.BOX],
+            "dh": [scripts.BOX],
         },
         name="panel_image",
     )
     plot = figure(
-        frame_width=SIDE * PANEL_PIXELS,
-        frame_height=SIDE * PANEL_PIXELS,
-        x_range=(0, SIDE),
-        y_range=(0, SIDE),
-        title="hover a drawing",
+        frame_width=scripts.PANEL,
+        frame_height=scripts.ABOVE + scripts.PANEL + scripts.BELOW,
+        x_range=Range1d(0, scripts.BOX),
+        y_range=Range1d(  # y down, as drawn; room for the heading and captions
+            scripts.BOX * (1 + scripts.BELOW / scripts.PANEL),
+            -scripts.BOX * scripts.ABOVE / scripts.PANEL,
+        ),
         tools="",
         toolbar_location=None,
-        name="panel",
+        name="panel_plot",
         min_border=4,
+        outline_line_color="#dddddd",
     )
     plot.axis.visible = False
     plot.grid.visible = False
-    plot.image(
+    pixels = plot.image(
         image="image",
         x="x",
         y="y",
         dw="dw",
         dh="dh",
-        source=source,
-        origin="top_left",
+        source=bitmap,
+        origin="bottom_left",  # the y axis points down: row 0 at the top
         color_mapper=LinearColorMapper(palette=INK_PALETTE, low=0, high=255),
+        visible=False,
+        name="panel_pixels",
+    )
+    vectors = plot.multi_line(
+        xs="xs",
+        ys="ys",
+        source=panel,
+        line_color="#111111",
+        line_width=3,
+        line_cap="round",
+        line_join="round",
+        name="panel_strokes",
+    )
+    # Text as canvas labels in the frame (Bokeh clips them to it): changing them repaints the
+    # panel alone, where a Title's new text would lay the whole page out again on every hover.
+    heading = Label(
+        text="hover a drawing",
+        name="heading",
+        text_font_style="bold",
+        y=scripts.BELOW + scripts.PANEL + 4,
+        **CAPTION_STYLE,
     )
     lines = [
-        Title(text="", align="left", text_font_style="normal", name=f"caption{i}") for i in range(3)
+        Label(text="", name=f"caption{i}", y=scripts.BELOW - 20 * (i + 1), **CAPTION_STYLE)
+        for i in range(3)
     ]
-    for line in lines:  # the first added sits right under the frame
-        plot.add_layout(line, "below")
-    return plot, source, lines
+    for label in (heading, *lines):
+        plot.add_layout(label)
+    mode = RadioButtonGroup(labels=["strokes", "28x28 bitmap"], active=0, name="panel_mode")
+    models = {
+        "panel_plot": plot,
+        "panel": panel,
+        "bitmap": bitmap,
+        "captions": lines,
+        "heading": heading,
+        "mode": mode,
+        "vectors": vectors,
+        "pixels": pixels,
+    }
+    return plot, models
 
 
 def _bars_source(
@@ -204,18 +320,27 @@ def country_bars(drawings: Drawings) -> tuple[Any, ColumnDataSource]:
     return plot, source
 
 
-def category_bars(drawings: Drawings) -> tuple[Any, ColumnDataSource]:
-    """Drawings per category; click bars to show only those categories in the map."""
-    source = _bars_source(
-        "category_bars",
-        drawings.categories,
-        drawings.category_counts(),
-        name=[""] * len(drawings.categories),
-    )
+def category_bars(drawings: Drawings) -> tuple[Any, ColumnDataSource, list[int]]:
+    """Drawings per category, the top ones and "others"; click bars to filter the map.
+
+    Returns the plot, its source, and each category's bar."""
+    ranked = ranked_categories(drawings).tolist()
+    shown = ranked if len(ranked) <= CATEGORY_BARS + 1 else ranked[:CATEGORY_BARS]
+    labels = [drawings.categories[k] for k in shown]
+    bar_of = [len(shown)] * len(ranked)
+    for bar, k in enumerate(shown):
+        bar_of[k] = bar
+    counts = drawings.category_counts()
+    totals = [int(counts[k]) for k in shown]
+    others = int(counts.sum()) - sum(totals)
+    if len(shown) < len(ranked):
+        labels.append(f"{len(ranked) - len(shown)} others ({others:,})")
+        totals.append(others)
+    source = _bars_source("category_bars", labels, np.array(totals), name=[""] * len(labels))
     plot = figure(
-        width=SIDE * PANEL_PIXELS + 30,
-        height=70 + 22 * max(len(drawings.categories), 1),
-        y_range=FactorRange(*reversed(drawings.categories)),
+        width=scripts.PANEL + 40,
+        height=60 + 20 * max(len(labels), 1),
+        y_range=FactorRange(*reversed(labels)),
         title="categories: click to filter",  # a click toggles one bar
         y_axis_location="right",  # keeps this frame's left edge under the panel's
         tools=[TapTool(mode="xor"), BoxSelectTool(dimensions="height")],
@@ -225,7 +350,22 @@ def category_bars(drawings: Drawings) -> tuple[Any, ColumnDataSource]:
     _bars(plot, source, vertical=False, colour=CATEGORY_COLOUR)
     plot.ygrid.grid_line_color = None
     plot.x_range.start = 0
-    return plot, source
+    top = max(totals[: len(shown)], default=0)
+    if len(shown) < len(ranked) and others > 1.5 * top:
+        plot.x_range.end = 1.5 * top  # "others" runs off the chart; its label gives its count
+    return plot, source, bar_of
+
+
+def category_chooser(drawings: Drawings) -> MultiChoice:
+    """A searchable list of every category: choosing some shows only those in the map."""
+    ranked = ranked_categories(drawings)
+    return MultiChoice(
+        options=[drawings.categories[k] for k in ranked],
+        value=[],
+        placeholder=f"search {len(ranked)} categories",
+        width=scripts.PANEL + 40,
+        name="category_choice",
+    )
 
 
 def _bars(plot: Any, source: ColumnDataSource, *, vertical: bool, colour: str) -> None:
@@ -245,37 +385,63 @@ def _bars(plot: Any, source: ColumnDataSource, *, vertical: bool, colour: str) -
             plot.hbar(y="label", right=field, height=0.8, **style)
 
 
-def build_layout(drawings: Drawings, coords: np.ndarray, is_pca: bool):
-    """The whole report's Bokeh layout, with its hover and crossfilter callbacks wired."""
-    points = point_source(drawings, coords)
-    store = ColumnDataSource(data={"pixels": drawings.bitmaps.reshape(-1)}, name="bitmaps")
-    map_plot, renderer = map_figure(drawings, coords, is_pca, points)
-    panel_plot, panel_source, captions = panel_figure()
+def build_layout(
+    drawings: Drawings,
+    strokes: Strokes,
+    coords: np.ndarray,
+    is_pca: bool,
+    sections: tuple[Any, ...] = (),
+    backend: str = MAP_BACKEND,
+):
+    """The whole report's Bokeh layout, with its hover and crossfilter callbacks wired;
+    `sections` (other Bokeh layouts) follow below it; `backend` draws the map ("canvas" or
+    "webgl")."""
+    points = point_source(drawings, strokes, coords)
+    ink, pens = stroke_sources(strokes)
+    map_plot, renderer, legends = map_figure(drawings, coords, is_pca, points, backend)
+    panel_plot, panel = panel_figure()
     countries_plot, countries = country_bars(drawings)
-    categories_plot, categories = category_bars(drawings)
+    categories_plot, categories, bar_of = category_bars(drawings)
+    chooser = category_chooser(drawings)
     lookups = {
         "points": points,
-        "store": store,
+        "ink": ink,
+        "pens": pens,
         "codes": drawings.countries,
         "names": [country_name(code) for code in drawings.countries],
         "categories": drawings.categories,
     }
+    shown = {
+        **lookups,
+        **{k: panel[k] for k in ("panel_plot", "panel", "bitmap", "captions", "heading")},
+    }
+    shown["mode"] = panel["mode"]
     map_plot.add_tools(
         HoverTool(
             renderers=[renderer],
             tooltips=scripts.TOOLTIP,
             formatters={"$index": CustomJSHover(args=lookups, code=scripts.TOOLTIP_FIELD)},
             filters={"$index": CustomJS(args=lookups, code=scripts.ONLY_TOPMOST)},
-            callback=CustomJS(
-                args={
-                    **lookups,
-                    "panel": panel_source,
-                    "heading": panel_plot.title,
-                    "captions": captions,
-                },
-                code=scripts.SHOW_HOVERED,
-            ),
+            callback=CustomJS(args=shown, code=scripts.SHOW_HOVERED),
         )
+    )
+    replay = CustomJS(args=shown, code=scripts.REPLAY)
+    map_plot.js_on_event("tap", replay)
+    panel_plot.js_on_event("tap", replay)
+    panel["mode"].js_on_change(
+        "active",
+        CustomJS(
+            args={**shown, "stroke_renderer": panel["vectors"], "bitmap_renderer": panel["pixels"]},
+            code=scripts.PANEL_MODE,
+        ),
+    )
+    colour_by = RadioButtonGroup(labels=["country", "category"], active=0, name="colour_by")
+    colour_by.js_on_change(
+        "active",
+        CustomJS(
+            args={"colour_by": colour_by, "renderer": renderer, **legends},
+            code=scripts.COLOUR_BY,
+        ),
     )
     crossfilter = CustomJS(
         args={
@@ -283,10 +449,16 @@ def build_layout(drawings: Drawings, coords: np.ndarray, is_pca: bool):
             "visible": renderer.view.filter,
             "country_bars": countries,
             "category_bars": categories,
+            "bar_of": bar_of,
+            "categories": drawings.categories,
+            "chooser": chooser,
             "title": map_plot.title,
         },
         code=scripts.crossfilter_code(JS_MAP_TITLE),
     )
     for source in (points, countries, categories):
         source.selected.js_on_change("indices", crossfilter)
-    return column(row(map_plot, column(panel_plot, categories_plot)), countries_plot)
+    chooser.js_on_change("value", crossfilter)
+    controls = row(Div(text="colour:"), colour_by)
+    side = column(panel_plot, panel["mode"], chooser, categories_plot)
+    return column(row(column(map_plot, controls), side), countries_plot, *sections)

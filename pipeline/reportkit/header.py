@@ -19,6 +19,7 @@ ATTRIBUTION = (
     ' by Google, Inc., licensed under <a href="https://creativecommons.org/licenses/by/4.0/">'
     "CC BY 4.0</a>; sampled and laid out by quickdraw-pipeline."
 )
+LISTED_CATEGORIES = 8  # more categories than this: the header says how many, names collapsed
 MANIFEST_FIELDS = ("url", "size", "md5", "crc32c", "etag", "generation", "drawings")
 
 
@@ -96,6 +97,16 @@ def _manifest_rows(provenance: Provenance) -> str:
     return f"<table class='manifest'><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _category_names(categories: tuple[str, ...]) -> tuple[str, str]:
+    """For the lead line, the names when they are few, else their count; and when not listed
+    there, the names in a collapsed block."""
+    names = ascii_html(", ".join(categories))
+    if len(categories) <= LISTED_CATEGORIES:
+        return names, ""
+    count = f"{len(categories)} categories"
+    return count, f"<details class='names'><summary>The {count}</summary>{names}</details>"
+
+
 def header_html(params: Params, provenance: Provenance, shown: dict[str, int]) -> str:
     """The header's HTML (pure ASCII); `shown` counts the sample's drawings per category."""
     sample = params.sample
@@ -117,11 +128,15 @@ def header_html(params: Params, provenance: Provenance, shown: dict[str, int]) -
         if params.report.layout == "pca"
         else "random heights, as in the 2017 original"
     )
+    named, collapsed = _category_names(dataset.categories)
     lines = [
         f"<p class='lead'><b>{n:,} of {provenance.total_drawings:,} drawings</b> of "
-        f"{ascii_html(', '.join(dataset.categories))}, sampled with {ascii_html(filters)}.</p>",
-        f"<p>Map: {layout}. Colour: country. Hover a point for the drawing; click bars "
-        "to filter (click again to undo); box-select points to count them per country.</p>",
+        f"{named}, sampled with {ascii_html(filters)}.</p>",
+        collapsed,
+        f"<p>Map: {layout}. Colour by country or category (below the map). Hover a point: "
+        "the panel draws it and replays it as it was drawn (click to replay). Choose "
+        "categories in the search box or click bars to filter (click again to undo); "
+        "box-select points to count them per country.</p>",
         f"<p>Source: {ascii_html(source)}"
         + (f"; join alignment {overall:.4g}" if overall is not None else "")
         + ".</p>",
@@ -131,4 +146,4 @@ def header_html(params: Params, provenance: Provenance, shown: dict[str, int]) -
         _manifest_rows(provenance),
         "</details>",
     ]
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)

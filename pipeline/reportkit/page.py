@@ -2,7 +2,7 @@
 
 `file_html` gives every model a fresh uuid4 id, so the same report would differ on every build.
 The page embeds `json_item` in its own template instead, renumbers the ids in order of
-appearance, and inlines only the BokehJS bundle the models need (no widgets, no WebGL).
+appearance, and inlines only the BokehJS bundles the models need (core and widgets).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def stable_ids(item: Any) -> Any:
     return walk(item)
 
 
-def render_page(layout: Any, title: str, header: str) -> str:
+def render_page(layout: Any, title: str, header: str, webgl: bool = False) -> str:
     """The page: BokehJS inline, the layout as JSON, no ids that change between runs.
 
     `title` and `header` must already be escaped HTML.
@@ -87,5 +87,6 @@ def render_page(layout: Any, title: str, header: str) -> str:
     with compression(COMPRESSION_LEVEL):
         item = stable_ids(json_item(layout, target="report"))
     payload = json.dumps(item, separators=(",", ":")).replace("</", "<\\/")
-    resources = Resources(mode="inline", components=["bokeh"]).render_js()
+    components = ["bokeh", "bokeh-widgets", *(["bokeh-gl"] if webgl else [])]
+    resources = Resources(mode="inline", components=components).render_js()
     return PAGE.format(title=title, resources=resources, header=header, item=payload)

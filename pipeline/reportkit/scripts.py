@@ -1,19 +1,33 @@
-"""The report's JavaScript, run by BokehJS: which drawing is under the pointer, and the views.
+"""The report's JavaScript, run by BokehJS: which drawing is under the pointer, its strokes,
+their replay, the 28x28 bitmap drawn from them, the colour switch and the crossfilter.
 
 Every snippet is the body of a function whose parameters are the named Bokeh models (CustomJS
-and CustomJSHover `args`); PRELUDE supplies the helpers they share.
+and CustomJSHover `args`); PRELUDE supplies the helpers they share. State that outlives one
+call (the stroke index, the running replay) lives on `globalThis.__quickdraw`.
 """
 
 from __future__ import annotations
 
-from pipeline import schema
+from pipeline import render, schema
 
 SIDE = schema.BITMAP_SIDE
+PAUSE_MS = 300  # raw replay: longer pauses between points are shortened to this
+EVEN_PACE = 0.5  # simplified replay: 256-space units drawn per ms
+STROKE_GAP_MS = 120  # simplified replay: the pause before each stroke
+BOX = render.ORIGINAL_SIDE + 2 * render.PADDING + render.LINE_DIAMETER  # Google's 304-unit frame
+THUMBNAIL = 112  # canvas pixels of the tooltip's drawing (shown at 56 CSS px: crisp on HiDPI)
+PANEL = 300  # screen pixels of the panel's drawing, a square
+ABOVE, BELOW = 24, 68  # screen pixels of the panel's frame above it (heading), below (captions)
 
-#: Helpers; they read the CustomJS args `points`, `store`, `codes`, `names`, `categories`.
+#: Helpers; they read the CustomJS args `points`, `ink`, `pens`, `codes`, `names`,
+#: `categories`.
 PRELUDE = (
-    f"const SIDE = {SIDE};\n"
+    f"const SIDE = {SIDE}, BOX = {BOX:g}, HALF_PAD = {(BOX - render.ORIGINAL_SIDE) / 2:g};\n"
+    f"const PEN = {render.LINE_DIAMETER:g}, PAUSE_MS = {PAUSE_MS}, EVEN_PACE = {EVEN_PACE};\n"
+    f"const STROKE_GAP_MS = {STROKE_GAP_MS}, THUMBNAIL = {THUMBNAIL};\n"
+    f"const PANEL = {PANEL}, ABOVE = {ABOVE}, BELOW = {BELOW};\n"
     + """
+const state = (globalThis.__quickdraw ??= {shown: -1, replay: null, thumbs: new Map()});
 // The drawing the user sees under the pointer: the one painted last. BokehJS paints selected
 // points above the others, and each group in index order.
 function topmost(source) {
@@ -22,7 +36,7 @@ function topmost(source) {
   const picked = source.selected.indices;
   let mask = null;
   if (picked.length > 0) {
-    const masks = (globalThis.__quickdraw_masks ??= new WeakMap());
+    const masks = (state.masks ??= new WeakMap());
     mask = masks.get(picked);
     if (mask === undefined) {
       mask = new Uint8Array(source.get_length());
@@ -53,10 +67,174 @@ function describe(i) {
     key: String(d.key_id[i]),
   };
 }
-// A view of drawing i's 784 bytes inside the one big array (no copy).
-function bitmap(i) {
-  const pixels = store.data.pixels;
-  return new Uint8Array(pixels.buffer, pixels.byteOffset + i * SIDE * SIDE, SIDE * SIDE);
+// Where each drawing's strokes and each stroke's points start: prefix sums, built once.
+function stroke_index() {
+  if (state.index === undefined) {
+    const per_drawing = points.data.strokes;
+    const per_stroke = pens.data.points;
+    const first_stroke = new Uint32Array(per_drawing.length + 1);
+    for (let i = 0; i < per_drawing.length; i++) {
+      first_stroke[i + 1] = first_stroke[i] + per_drawing[i];
+    }
+    const first_point = new Uint32Array(per_stroke.length + 1);
+    for (let s = 0; s < per_stroke.length; s++) {
+      first_point[s + 1] = first_point[s] + per_stroke[s];
+    }
+    state.index = {first_stroke, first_point};
+  }
+  return state.index;
+}
+// Drawing i's strokes: {x, y} (0..255, y down) and t (ms since the first point, or null).
+function strokes_of(i) {
+  const {first_stroke, first_point} = stroke_index();
+  const {dx, dy, dt} = ink.data;
+  const out = [];
+  let clock = 0;
+  for (let s = first_stroke[i]; s < first_stroke[i + 1]; s++) {
+    const a = first_point[s];
+    const k = first_point[s + 1] - a;
+    const x = new Uint8Array(k), y = new Uint8Array(k);  // uint8: the sums wrap mod 256
+    const t = dt === undefined ? null : new Float64Array(k);
+    for (let p = 0; p < k; p++) {
+      x[p] = p === 0 ? dx[a] : x[p - 1] + dx[a + p];
+      y[p] = p === 0 ? dy[a] : y[p - 1] + dy[a + p];
+      if (t !== null) { clock += dt[a + p]; t[p] = clock; }
+    }
+    out.push({x, y, t});
+  }
+  return out;
+}
+// Google's placement: the bounding box centred in the 256 square, then the padding.
+function placement(strokes) {
+  let mx = 0, my = 0;
+  for (const {x, y} of strokes) {
+    for (let p = 0; p < x.length; p++) { mx = Math.max(mx, x[p]); my = Math.max(my, y[p]); }
+  }
+  return [(256 - mx) / 2 + HALF_PAD, (256 - my) / 2 + HALF_PAD];
+}
+function trace(context, strokes) {
+  for (const {x, y} of strokes) {
+    context.beginPath();
+    context.moveTo(x[0], y[0]);
+    for (let p = 1; p < x.length; p++) { context.lineTo(x[p], y[p]); }
+    if (x.length === 1) { context.lineTo(x[0], y[0]); }
+    context.stroke();
+  }
+}
+// The 28x28 bitmap as Google drew it (numpy_bitmap): white round pen of 16 on black,
+// antialiased, in the 304-unit frame scaled to 28 pixels. Row 0 at the top, ink = 255.
+function rasterize(strokes) {
+  const canvas = (state.raster ??= new OffscreenCanvas(SIDE, SIDE));
+  const context = canvas.getContext("2d", {willReadFrequently: true});
+  context.setTransform(1, 0, 0, 1, 0, 0);
+  context.fillStyle = "#000";
+  context.fillRect(0, 0, SIDE, SIDE);
+  const [ox, oy] = placement(strokes);
+  const scale = SIDE / BOX;
+  context.setTransform(scale, 0, 0, scale, ox * scale, oy * scale);
+  context.strokeStyle = "#fff";
+  context.lineWidth = PEN;
+  context.lineCap = "round";
+  context.lineJoin = "round";
+  trace(context, strokes);
+  const rgba = context.getImageData(0, 0, SIDE, SIDE).data;
+  const ink = new Uint8Array(SIDE * SIDE);
+  for (let p = 0; p < ink.length; p++) { ink[p] = rgba[4 * p]; }
+  return ink;
+}
+// The tooltip's drawing: its strokes as thin vectors, framed as in the panel.
+function thumbnail(i) {
+  let url = state.thumbs.get(i);
+  if (url !== undefined) { return url; }
+  const canvas = document.createElement("canvas");
+  canvas.width = THUMBNAIL;
+  canvas.height = THUMBNAIL;
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#fff";
+  context.fillRect(0, 0, THUMBNAIL, THUMBNAIL);
+  const strokes = strokes_of(i);
+  const [ox, oy] = placement(strokes);
+  const scale = THUMBNAIL / BOX;
+  context.setTransform(scale, 0, 0, scale, ox * scale, oy * scale);
+  context.strokeStyle = "#111";
+  context.lineWidth = 2.5 / scale;
+  context.lineCap = "round";
+  context.lineJoin = "round";
+  trace(context, strokes);
+  url = canvas.toDataURL();
+  if (state.thumbs.size > 64) { state.thumbs.clear(); }
+  state.thumbs.set(i, url);
+  return url;
+}
+// The panel's path: every stroke's points, NaN between strokes, and when each point is drawn.
+// Raw drawings keep their pace (long pauses shortened); others go at an even pace.
+function replay_path(strokes) {
+  const total = strokes.reduce((sum, s) => sum + s.x.length, 0) + strokes.length - 1;
+  const xs = new Float64Array(Math.max(total, 0)), ys = new Float64Array(xs.length);
+  const at = new Float64Array(xs.length);
+  let n = 0, clock = 0, previous = 0;
+  strokes.forEach((stroke, s) => {
+    if (s > 0) { xs[n] = NaN; ys[n] = NaN; at[n] = clock; n++; }
+    for (let p = 0; p < stroke.x.length; p++) {
+      if (stroke.t !== null) {
+        clock += Math.min(stroke.t[p] - previous, PAUSE_MS);
+        previous = stroke.t[p];
+      } else if (p === 0) {
+        clock += s > 0 ? STROKE_GAP_MS : 0;
+      } else {
+        const step = Math.hypot(stroke.x[p] - stroke.x[p - 1], stroke.y[p] - stroke.y[p - 1]);
+        clock += step / EVEN_PACE;
+      }
+      xs[n] = stroke.x[p]; ys[n] = stroke.y[p]; at[n] = clock; n++;
+    }
+  });
+  return {xs, ys, at};
+}
+// Show drawing i in the panel and (re)start its replay; `frame` draws the part due by now.
+function show(i) {
+  state.shown = i;
+  const strokes = strokes_of(i);
+  const [ox, oy] = placement(strokes);
+  panel_plot.x_range.setv({start: -ox, end: BOX - ox});
+  const unit = BOX / PANEL;  // the heading above the drawing, the captions below it
+  panel_plot.y_range.setv({start: BOX - oy + BELOW * unit, end: -oy - ABOVE * unit});
+  const image = bitmap.data;
+  image.x[0] = -ox;
+  image.y[0] = -oy;
+  if (mode.active === 1) {
+    image.image[0].set(rasterize(strokes));
+    bitmap.change.emit();
+  }
+  const path = replay_path(strokes);
+  const key = points.data.key_id[i];
+  if (state.replay !== null) { cancelAnimationFrame(state.replay.request); }
+  const replay = {path, start: performance.now(), request: 0};
+  state.replay = replay;
+  const frame = (now) => {
+    const elapsed = now - replay.start;
+    let drawn = 0;
+    while (drawn < path.at.length && path.at[drawn] <= elapsed) { drawn++; }
+    let xs = path.xs.subarray(0, drawn), ys = path.ys.subarray(0, drawn);
+    const next = drawn;
+    if (next > 0 && next < path.at.length && !isNaN(path.xs[next]) && !isNaN(path.xs[next - 1])) {
+      // the pen between two points: part of the next segment
+      const share = (elapsed - path.at[next - 1]) / (path.at[next] - path.at[next - 1]);
+      xs = Float64Array.of(...xs, path.xs[next - 1] + share * (path.xs[next] - path.xs[next - 1]));
+      ys = Float64Array.of(...ys, path.ys[next - 1] + share * (path.ys[next] - path.ys[next - 1]));
+    }
+    panel.data = {
+      key_id: [key], xs: [xs], ys: [ys], drawn: [drawn], total: [path.at.length], at: [path.at],
+    };
+    if (drawn < path.at.length && state.replay === replay) {
+      replay.request = requestAnimationFrame(frame);
+    }
+  };
+  frame(replay.start);
+  const info = describe(i);
+  heading.text = `${info.country} (${info.code})`;
+  captions[0].text = `${info.category}, recognized: ${info.recognized}`;
+  captions[1].text = info.date;
+  captions[2].text = `key_id ${info.key}`;
 }
 """
 )
@@ -64,19 +242,29 @@ function bitmap(i) {
 #: HoverTool filter: a tooltip only for the drawing the panel shows.
 ONLY_TOPMOST = PRELUDE + "\nreturn cb_data.vars.index === topmost(points);\n"
 
-#: HoverTool callback: the large panel shows the hovered drawing, with its details.
+#: HoverTool callback: the panel shows the hovered drawing and replays it.
 SHOW_HOVERED = (
     PRELUDE
     + """
 const i = topmost(points);
-if (i < 0) { return; }
-panel.data.image[0].set(bitmap(i));  // the panel's own 28x28 array, reused
-panel.change.emit();
-const info = describe(i);
-heading.text = `${info.country} (${info.code})`;
-captions[0].text = `${info.category}, recognized: ${info.recognized}`;
-captions[1].text = info.date;
-captions[2].text = `key_id ${info.key}`;
+if (i >= 0 && i !== state.shown) { show(i); }
+"""
+)
+
+#: A click in the map or the panel replays the shown drawing.
+REPLAY = PRELUDE + "\nif (state.shown >= 0) { show(state.shown); }\n"
+
+#: The panel's toggle: the strokes, or the 28x28 bitmap drawn from them.
+PANEL_MODE = (
+    PRELUDE
+    + """
+const as_bitmap = mode.active === 1;
+stroke_renderer.visible = !as_bitmap;
+bitmap_renderer.visible = as_bitmap;
+if (as_bitmap && state.shown >= 0) {
+  bitmap.data.image[0].set(rasterize(strokes_of(state.shown)));
+  bitmap.change.emit();
+}
 """
 )
 
@@ -85,33 +273,29 @@ TOOLTIP_FIELD = (
     PRELUDE
     + """
 const i = special_vars.index;
-if (format !== "thumbnail") { return describe(i)[format]; }
-const canvas = document.createElement("canvas");
-canvas.width = SIDE;
-canvas.height = SIDE;
-const context = canvas.getContext("2d");
-const image = context.createImageData(SIDE, SIDE);
-const ink = bitmap(i);
-for (let p = 0; p < ink.length; p++) {
-  const paper = 255 - ink[p];
-  image.data[4 * p] = paper;
-  image.data[4 * p + 1] = paper;
-  image.data[4 * p + 2] = paper;
-  image.data[4 * p + 3] = 255;
-}
-context.putImageData(image, 0, 0);
-return canvas.toDataURL();
+return format === "thumbnail" ? thumbnail(i) : describe(i)[format];
 """
 )
 
 TOOLTIP = """<div style="display:flex;gap:8px;align-items:center;max-width:320px">
-<img src="$index{thumbnail}" width="56" height="56" alt=""
- style="image-rendering:pixelated;border:1px solid #ccc">
+<img src="$index{thumbnail}" width="56" height="56" alt="" style="border:1px solid #ccc">
 <div><b>$index{country}</b> ($index{code})<br>$index{category}, recognized: $index{recognized}
 <br>$index{date}<br><span style="color:#666">key_id $index{key}</span></div></div>"""
 
-#: On any selection (country bars, category bars, the map): filter the map by the bars, and
-#: show in each bar how many drawings pass the other chart's filter and the map's selection.
+#: The colour switch: the map's points (and legend) by country or by category.
+COLOUR_BY = """
+const by_category = colour_by.active === 1;
+renderer.glyph.fill_color = by_category
+  ? {field: "category_group", transform: category_colours}
+  : {field: "group", transform: country_colours};
+country_legend.visible = !by_category;
+category_legend.visible = by_category;
+"""
+
+#: On any selection (country bars, category bars, the category chooser, the map): filter the
+#: map by the bars and the chooser, and show in each bar how many drawings pass the other
+#: filters and the map's selection. Category bars are the top categories plus "others":
+#: `bar_of[k]` is category k's bar.
 CROSSFILTER = """
 const d = points.data;
 const n = d.country.length;
@@ -122,7 +306,12 @@ function allowed(bars) {
   return ok;
 }
 const country_ok = allowed(country_bars);
-const category_ok = allowed(category_bars);
+const bar_ok = allowed(category_bars);
+const lookup = (globalThis.__quickdraw_categories ??= new Map(categories.map((c, k) => [c, k])));
+const chooser_ok = new Uint8Array(categories.length).fill(chooser.value.length > 0 ? 0 : 1);
+for (const name of chooser.value) { chooser_ok[lookup.get(name)] = 1; }
+const category_ok = new Uint8Array(categories.length);
+for (let k = 0; k < categories.length; k++) { category_ok[k] = bar_ok[bar_of[k]] & chooser_ok[k]; }
 const picked = points.selected.indices;
 let chosen = null;
 if (picked.length > 0) {
@@ -130,9 +319,9 @@ if (picked.length > 0) {
   for (const i of picked) { chosen[i] = 1; }
 }
 const per_country = country_bars.data.shown;
-const per_category = category_bars.data.shown;
+const per_bar = category_bars.data.shown;
 per_country.fill(0);
-per_category.fill(0);
+per_bar.fill(0);
 const booleans = new Array(n);
 let shown = 0;
 for (let i = 0; i < n; i++) {
@@ -142,7 +331,7 @@ for (let i = 0; i < n; i++) {
   booleans[i] = country_ok[c] === 1 && category_ok[k] === 1;
   if (booleans[i]) { shown++; }
   if (category_ok[k] === 1 && in_map) { per_country[c]++; }
-  if (country_ok[c] === 1 && in_map) { per_category[k]++; }
+  if (country_ok[c] === 1 && chooser_ok[k] === 1 && in_map) { per_bar[bar_of[k]]++; }
 }
 country_bars.change.emit();
 category_bars.change.emit();
