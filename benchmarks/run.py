@@ -14,6 +14,7 @@ BENCHMARKS = [
     "bench_download.py",
     "bench_report.py",
     "bench_scale.py",
+    "bench_layout.py",
 ]
 
 

@@ -16,7 +16,7 @@ from pipeline.layout import EXTENSIONS, google_categories
 DRAWING_FORMATS = ("raw", "simplified", "binary")
 RECOGNIZED_CHOICES = ("any", "true", "false")
 STRATIFY_CHOICES = ("none", "country")
-LAYOUT_CHOICES = ("pca", "random")
+LAYOUT_CHOICES = ("tsne", "pca", "random")
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -47,7 +47,7 @@ class SampleParams:
 class ReportParams:
     name: str = "quickdraw"
     title: str = "Quick, Draw! drawings"
-    layout: Literal["pca", "random"] = "pca"
+    layout: Literal["tsne", "pca", "random"] = "tsne"
     top_countries: int = 10
 
 

@@ -8,12 +8,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import atomic, contact_sheet
 from pipeline.params import Params
-from pipeline.reportkit import figures, page
+from pipeline.reportkit import embedding, figures, page
 from pipeline.reportkit.drawings import (  # re-exported for tests and users' scripts
     Drawings,
     bitmaps_of,
@@ -44,17 +45,23 @@ def drawings_of(inputs: ReportInputs) -> Drawings:
     )
 
 
+def coordinates_of(inputs: ReportInputs, drawings: Drawings) -> np.ndarray:
+    params = inputs.params
+    return map_coordinates(drawings.bitmaps, params.report.layout, params.sample.seed)
+
+
 def render_html(
-    inputs: ReportInputs, drawings: Drawings | None = None, backend: str = figures.MAP_BACKEND
+    inputs: ReportInputs,
+    drawings: Drawings | None = None,
+    coords: np.ndarray | None = None,
+    backend: str = figures.MAP_BACKEND,
 ) -> str:
     """The whole page, as text; `backend` draws the map ("canvas" or "webgl")."""
     drawings = drawings or drawings_of(inputs)
     params = inputs.params
-    coords = map_coordinates(drawings.bitmaps, params.report.layout, params.sample.seed)
+    coords = coordinates_of(inputs, drawings) if coords is None else coords
     strokes = strokes_of(inputs.sample)
-    layout = figures.build_layout(
-        drawings, strokes, coords, params.report.layout == "pca", backend=backend
-    )
+    layout = figures.build_layout(drawings, strokes, coords, params.report.layout, backend=backend)
     shown = dict(zip(drawings.categories, drawings.category_counts().tolist(), strict=True))
     header = header_html(params, inputs.provenance, shown)
     return page.render_page(layout, page_title(params), header, webgl=backend == "webgl")
@@ -79,7 +86,20 @@ def render_contact_sheet(inputs: ReportInputs, drawings: Drawings | None = None)
     return contact_sheet.png_bytes(image)
 
 
-def metrics(inputs: ReportInputs, html_bytes: int, png_bytes: int) -> dict:
+def map_scores(drawings: Drawings, coords: np.ndarray, seed: int) -> dict:
+    """How well the map groups categories: the share of each drawing's 10 nearest map
+    neighbours in its own category, and the same in pixel space (the ceiling to compare with),
+    on the same seeded subsample of at most `embedding.SCORED` drawings."""
+    rows = embedding.seeded_rows(len(drawings), seed)
+    labels = drawings.category[rows]
+    pixels = drawings.bitmaps.reshape(len(drawings), -1)[rows]
+    return {
+        "layout_knn_agreement": round(embedding.knn_agreement(coords[rows], labels), 4),
+        "pixel_knn_agreement": round(embedding.knn_agreement(pixels, labels), 4),
+    }
+
+
+def metrics(inputs: ReportInputs, html_bytes: int, png_bytes: int, scores: dict) -> dict:
     sample = inputs.sample
     counts = Counter(code or "??" for code in sample["countrycode"].to_pylist())
     top = sorted(counts, key=lambda code: (-counts[code], code))[
@@ -94,6 +114,7 @@ def metrics(inputs: ReportInputs, html_bytes: int, png_bytes: int) -> dict:
         "top_countries": {code: counts[code] for code in top},
         "report_bytes": html_bytes,
         "contact_sheet_bytes": png_bytes,
+        **scores,
     }
 
 
@@ -127,11 +148,13 @@ def run_report(
     """
     inputs = load_inputs(sample_path, join_summary, params, manifest_dir)
     drawings = drawings_of(inputs)
-    html_page = render_html(inputs, drawings).encode("utf-8")
+    coords = coordinates_of(inputs, drawings)
+    html_page = render_html(inputs, drawings, coords).encode("utf-8")
     png = render_contact_sheet(inputs, drawings)
     atomic.write_bytes(out_dir / f"{params.report.name}.html", html_page)
     atomic.write_bytes(out_dir / f"{params.report.name}.png", png)
-    result = metrics(inputs, len(html_page), len(png))
+    scores = map_scores(drawings, coords, params.sample.seed)
+    result = metrics(inputs, len(html_page), len(png), scores)
     atomic.write_text(out_dir / "metrics.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
     countries = json.dumps(country_counts(inputs.sample), indent=2)
     atomic.write_text(out_dir / "countries.json", countries + "\n")

@@ -27,7 +27,7 @@ def test_shipped_params_load():
     assert params.dataset.base_url == "data/demo"
     assert "octopus" in params.dataset.categories
     assert params.sample.n >= 1
-    assert params.report.layout in ("pca", "random")
+    assert params.report.layout == "tsne"
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_shipped_params_load():
         ("dataset.extension", "bin", "must be 'ndjson' for simplified drawings"),
         ("dataset.limit", 0, "at least 1"),
         ("dataset.base_url", "", "URL or a folder"),
-        ("report.layout", "tsne", "pca, random"),
+        ("report.layout", "umap", "tsne, pca, random"),
         ("report.top_countries", 50, "from 1 to 20"),
         ("report.name", "../escape", "plain file name"),
         ("join.verify_sample", -1, "from 0 (no check) to 100000"),

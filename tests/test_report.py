@@ -25,6 +25,7 @@ from pipeline.report import (
     run_report,
 )
 from pipeline.reportkit.drawings import from_sample
+from pipeline.reportkit.embedding import knn_agreement
 from pipeline.reportkit.strokes import strokes_of
 from pipeline.sample import run_sample
 from pipeline.schema import SAMPLE
@@ -128,13 +129,24 @@ def test_metrics(built, tmp_path):
     assert 0 < metrics["recognized_share"] <= 1
     assert metrics["report_bytes"] == (tmp_path / "a" / "heads.html").stat().st_size
     assert metrics["contact_sheet_bytes"] == (tmp_path / "a" / "heads.png").stat().st_size
+    # The default t-SNE map groups the four categories; the score is of the page's own map.
+    sample = pq.read_table(tmp_path / "sample.parquet")
+    drawings = from_sample(sample, CATEGORIES, top=10)
+    coords = map_coordinates(drawings.bitmaps, "tsne", seed=3)
+    assert metrics["layout_knn_agreement"] == round(knn_agreement(coords, drawings.category), 4)
+    assert metrics["pixel_knn_agreement"] == round(
+        knn_agreement(drawings.bitmaps.reshape(60, -1), drawings.category), 4
+    )
+    assert metrics["layout_knn_agreement"] > 0.25  # four categories: chance is about a quarter
 
 
 def test_random_layout_and_params_change_the_page(built, tmp_path):
-    pca = (built(tmp_path / "a") / "heads.html").read_bytes()
-    random = (built(tmp_path / "b", params_for(layout="random")) / "heads.html").read_bytes()
-    assert pca != random
+    tsne = (built(tmp_path / "a") / "heads.html").read_bytes()
+    pca = (built(tmp_path / "b", params_for(layout="pca")) / "heads.html").read_bytes()
+    random = (built(tmp_path / "c", params_for(layout="random")) / "heads.html").read_bytes()
+    assert len({tsne, pca, random}) == 3
     assert b"random height" in random
+    assert b"principal component" in pca
 
 
 def test_shipped_report_params_parse():

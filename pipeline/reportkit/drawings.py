@@ -14,6 +14,7 @@ import pyarrow as pa
 from iso3166 import countries_by_alpha2
 
 from pipeline import schema
+from pipeline.reportkit import embedding
 
 OTHER = "other"
 UNKNOWN = "??"
@@ -132,9 +133,10 @@ def from_sample(sample: pa.Table, categories: tuple[str, ...], top: int) -> Draw
 
 
 def map_coordinates(bitmaps: np.ndarray, layout: str, seed: int) -> np.ndarray:
-    """(n, 2) float32 positions: a PCA of the bitmaps, or the 2017 post's random heights.
+    """(n, 2) float32 positions: a t-SNE of the drawings (`pipeline.reportkit.embedding`), a PCA
+    of the bitmaps, or the 2017 post's random heights.
 
-    The covariance is computed from integer pixel values in float64, where every product and
+    The PCA's covariance is computed from integer pixel values in float64, where every product and
     sum is exact, so it does not depend on the BLAS's summation order; storing float32 then
     hides the last-bit differences the eigensolver and the projection may still have.
     """
@@ -143,6 +145,8 @@ def map_coordinates(bitmaps: np.ndarray, layout: str, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         coords = np.column_stack([np.arange(count, dtype=np.float64), rng.random(count)])
         return coords.astype(np.float32)
+    if layout == "tsne":
+        return embedding.embed(bitmaps.reshape(count, -1), "tsne", seed)
     if count == 0:
         return np.zeros((0, 2), np.float32)
     pixels = bitmaps.reshape(count, -1).astype(np.float64)

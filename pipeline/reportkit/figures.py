@@ -145,10 +145,18 @@ def colour_mapper(colours: list[str]) -> LinearColorMapper:
     )
 
 
+#: The map's axis labels for each `report.layout`.
+AXES = {
+    "tsne": ("t-SNE 1 (of the strokes' directions)", "t-SNE 2"),
+    "pca": ("first principal component of the bitmaps", "second principal component"),
+    "random": ("drawing", "random height"),
+}
+
+
 def map_figure(
     drawings: Drawings,
     coords: np.ndarray,
-    is_pca: bool,
+    layout: str,
     points: ColumnDataSource,
     backend: str = MAP_BACKEND,
 ):
@@ -158,12 +166,12 @@ def map_figure(
         width=820,
         height=600,
         title=map_title(len(drawings), len(drawings)),
-        x_axis_label="first principal component of the bitmaps" if is_pca else "drawing",
-        y_axis_label="second principal component" if is_pca else "random height",
+        x_axis_label=AXES[layout][0],
+        y_axis_label=AXES[layout][1],
         tools="pan,wheel_zoom,box_zoom,box_select,lasso_select,tap,reset",
         active_scroll="wheel_zoom",
         active_drag="pan",
-        match_aspect=is_pca,
+        match_aspect=layout != "random",
         output_backend=backend,
         name="map",
     )
@@ -389,7 +397,7 @@ def build_layout(
     drawings: Drawings,
     strokes: Strokes,
     coords: np.ndarray,
-    is_pca: bool,
+    layout: str,
     sections: tuple[Any, ...] = (),
     backend: str = MAP_BACKEND,
 ):
@@ -398,7 +406,7 @@ def build_layout(
     "webgl")."""
     points = point_source(drawings, strokes, coords)
     ink, pens = stroke_sources(strokes)
-    map_plot, renderer, legends = map_figure(drawings, coords, is_pca, points, backend)
+    map_plot, renderer, legends = map_figure(drawings, coords, layout, points, backend)
     panel_plot, panel = panel_figure()
     countries_plot, countries = country_bars(drawings)
     categories_plot, categories, bar_of = category_bars(drawings)

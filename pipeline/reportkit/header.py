@@ -123,11 +123,12 @@ def header_html(params: Params, provenance: Provenance, shown: dict[str, int]) -
     source = f"{dataset.base_url} ({dataset.drawings} drawings"
     source += f", first {dataset.limit:,} per category)" if dataset.limit else ", all drawings)"
     overall = provenance.join.get("alignment_agreement")
-    layout = (
-        "a principal-component projection of the bitmaps: similar drawings lie near each other"
-        if params.report.layout == "pca"
-        else "random heights, as in the 2017 original"
-    )
+    layout = {
+        "tsne": "a t-SNE of the directions the strokes run in: drawings of one kind lie together",
+        "pca": "a principal-component projection of the bitmaps: similar drawings lie near "
+        "each other",
+        "random": "random heights, as in the 2017 original",
+    }[params.report.layout]
     named, collapsed = _category_names(dataset.categories)
     lines = [
         f"<p class='lead'><b>{n:,} of {provenance.total_drawings:,} drawings</b> of "

@@ -1,0 +1,199 @@
+"""The map's layouts: how well each groups real drawings by category, and what it costs.
+
+Quality, on the real heads of the 100 categories in ../shared/quickdraw-heads (2,500 drawings,
+bitmaps rendered from the simplified strokes as Google rendered numpy_bitmap, in a seeded
+shuffled order): the share of each drawing's 10 nearest map neighbours in its own category
+(`embedding.knn_agreement`), beside the same score in 784-d pixel space (the ceiling the issue
+names) and in the t-SNE's own feature space; candidates that lost are scored too.
+
+Time, in fresh processes one after another (the cost of `map_coordinates`, imports included),
+at N=10,000 and, for the chosen layout, N=100,000: real heads repeated, each copy shifted by
+up to a pixel and its ink scaled, so no two copies are alike. Wall and CPU seconds are both
+printed: the machine is shared, and CPU time is what another load cannot inflate.
+`--stage N LAYOUT` times the whole report stage instead (N drawings, as above, in 100
+categories; not part of `make bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import orjson
+from common import OUT, ROOT
+
+sys.path.insert(0, str(ROOT))
+
+HEADS = ROOT.parent / "shared" / "quickdraw-heads" / "simplified"
+
+
+def real_heads() -> tuple[np.ndarray, np.ndarray]:
+    """(2500, 784) uint8 bitmaps of the heads and their category index, shuffled (seed 0)."""
+    from pipeline.render import render_bitmaps
+
+    if not HEADS.is_dir():
+        raise SystemExit(f"{HEADS} is missing: the layout benchmark needs the real heads")
+    drawings, labels = [], []
+    for index, path in enumerate(sorted(HEADS.glob("*.ndjson"))):
+        lines = path.read_bytes().splitlines()
+        drawings += [orjson.loads(line)["drawing"] for line in lines]
+        labels += [index] * len(lines)
+    order = np.random.default_rng(0).permutation(len(drawings))
+    bitmaps = render_bitmaps(drawings).reshape(len(drawings), -1)
+    return bitmaps[order], np.asarray(labels)[order]
+
+
+def jittered(bitmaps: np.ndarray, count: int, seed: int = 1) -> np.ndarray:
+    """`count` copies of the bitmaps, each shifted by -1..1 px per axis, its ink scaled."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(bitmaps), count)
+    images = bitmaps[picks].reshape(count, 28, 28)
+    shifts = rng.integers(-1, 2, (count, 2))
+    out = np.empty_like(images)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            rows = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
+            out[rows] = np.roll(images[rows], (dy, dx), axis=(1, 2))
+    scale = rng.uniform(0.8, 1.0, (count, 1, 1))
+    return np.rint(out * scale).astype(np.uint8).reshape(count, -1)
+
+
+def scores() -> None:
+    from pipeline.reportkit import embedding
+    from pipeline.reportkit.drawings import map_coordinates
+
+    bitmaps, labels = real_heads()
+    images = bitmaps.reshape(-1, 28, 28)
+    features = embedding.principal_components(embedding.oriented_gradients(bitmaps), 50)
+    pixel_pcs = embedding.principal_components(bitmaps / 255.0, 50)
+    rows = {
+        "random (x = sample order, shuffled here)": lambda: map_coordinates(images, "random", 0),
+        "pca (2 components of the pixels)": lambda: map_coordinates(images, "pca", 0),
+        "tsne (ours: t-SNE of gradient features)": lambda: embedding.embed(bitmaps, "tsne", 0),
+        "rejected: t-SNE of the pixels' PCA-50": lambda: embedding.tsne(pixel_pcs, 0),
+        "ceiling: 784-d pixel space": lambda: bitmaps,
+        "ceiling: the features' 50-d space": lambda: features,
+    }
+    try:
+        import umap  # not a dependency: measured when installed
+
+        rows["rejected: UMAP of the features"] = lambda: umap.UMAP(random_state=0).fit_transform(
+            features
+        )
+    except ImportError:
+        print("(umap-learn not installed: UMAP not measured)")
+    print(f"kNN agreement (k=10) on {len(bitmaps):,} real drawings of 100 categories:")
+    found = {}
+    for name, compute in rows.items():
+        start = time.perf_counter()
+        found[name] = embedding.knn_agreement(compute(), labels)
+        print(f"  {name:44s} {found[name]:.4f}  ({time.perf_counter() - start:5.1f} s)")
+    pca = found["pca (2 components of the pixels)"]
+    ours = found["tsne (ours: t-SNE of gradient features)"]
+    print(
+        f"  tsne / pca = {ours / pca:.2f}x (target >= 2x); tsne / pixel space = "
+        f"{ours / found['ceiling: 784-d pixel space']:.2f}x"
+    )
+
+
+def run(layout: str, count: int, threads: int) -> None:
+    """One timing in this fresh process: print wall and CPU seconds of map_coordinates."""
+    bitmaps = jittered(real_heads()[0], count)
+    start, cpu = time.perf_counter(), time.process_time()
+    from pipeline.reportkit import embedding
+    from pipeline.reportkit.drawings import map_coordinates
+
+    embedding.THREADS = threads
+    map_coordinates(bitmaps.reshape(-1, 28, 28), layout, seed=42)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(json.dumps({"wall": wall, "cpu": cpu}))
+
+
+def stage(count: int, layout: str) -> None:
+    """The whole report stage (`run_report`) at `count` drawings of the 100 categories."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.params import parse_params
+    from pipeline.report import run_report
+    from pipeline.schema import SAMPLE
+
+    folder = OUT / f"layout-stage-{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [path.stem for path in sorted(HEADS.glob("*.ndjson"))]
+    bitmaps, labels = real_heads()
+    picks = np.random.default_rng(1).integers(0, len(bitmaps), count)  # as `jittered` draws
+    rng = np.random.default_rng(2)
+    countries = np.array(["US", "GB", "DE", "FR", "BR", "CA", "RU", "IT", "PL", "AU", "JP"])
+    table = pa.table(
+        {
+            "key_id": pa.array(np.arange(count, dtype=np.uint64) + 10**15),
+            "category": pa.array([names[i] for i in labels[picks]]),
+            "countrycode": pa.array(countries[rng.integers(0, len(countries), count)].tolist()),
+            "recognized": pa.array(rng.random(count) < 0.9),
+            "timestamp": pa.array(
+                (1_488_000_000 + rng.integers(0, 10**7, count)) * 10**6, pa.timestamp("us", "UTC")
+            ),
+            "bitmap": pa.array([row.tobytes() for row in jittered(bitmaps, count)], pa.binary(784)),
+            "position": pa.array(np.arange(count, dtype=np.int64)),
+        }
+    ).cast(SAMPLE)
+    pq.write_table(table, folder / "sample.parquet")
+    join = json.loads((ROOT / "reports" / "join.json").read_text())
+    (folder / "join.json").write_text(json.dumps({**join, "drawings": count}))
+    params = parse_params(
+        {
+            "dataset": {"base_url": "data/demo", "drawings": "simplified", "categories": names},
+            "sample": {"n": count, "seed": 42},
+            "report": {"name": "stage", "layout": layout},
+        }
+    )
+    start, cpu = time.perf_counter(), time.process_time()
+    metrics = run_report(folder / "sample.parquet", folder / "join.json", params, folder / layout)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(
+        f"report stage, {layout:5s} N={count:>7,}: {wall:6.1f} s wall, {cpu:6.1f} s CPU; "
+        f"layout_knn_agreement {metrics['layout_knn_agreement']}, "
+        f"pixel_knn_agreement {metrics['pixel_knn_agreement']}"
+    )
+
+
+def timings() -> None:
+    runs = [("random", 10_000, 1), ("pca", 10_000, 1), ("tsne", 10_000, 1), ("tsne", 10_000, 2)]
+    runs.append(("tsne", 100_000, 1))
+    print("\nmap_coordinates in a fresh process (imports included); shared 2-core machine:")
+    for layout, count, threads in runs:
+        command = [sys.executable, __file__, "--run", layout, str(count), str(threads)]
+        result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
+        figures = json.loads(result.stdout.strip().splitlines()[-1])
+        print(
+            f"  {layout:6s} N={count:>7,} threads={threads}: {figures['wall']:6.1f} s wall, "
+            f"{figures['cpu']:6.1f} s CPU",
+            flush=True,
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", nargs=3, metavar=("LAYOUT", "N", "THREADS"))
+    parser.add_argument(
+        "--stage", nargs=2, metavar=("N", "LAYOUT"), help="time the whole report stage instead"
+    )
+    args = parser.parse_args()
+    if args.stage:
+        stage(int(args.stage[0]), args.stage[1])
+        return 0
+    if args.run:
+        run(args.run[0], int(args.run[1]), int(args.run[2]))
+        return 0
+    scores()
+    timings()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

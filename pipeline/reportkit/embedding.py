@@ -1,0 +1,167 @@
+"""The map's default layout: a seeded t-SNE where drawings of one category lie together.
+
+Pixels are a poor measure of likeness for doodles (a circle drawn 2 px to the right shares
+few pixels with the first), so each bitmap is described by where its strokes run in which
+direction (a histogram of oriented gradients on a 7x7 grid of 4 px cells), reduced to 50
+principal components; t-SNE (openTSNE, FFT-accelerated gradients) lays those out in 2-D.
+Above `SUBSAMPLE` drawings a seeded subsample is embedded and every other drawing is placed
+at the median of its nearest embedded neighbours, which keeps 100,000 drawings within the
+report stage's time budget. `benchmarks/bench_layout.py` measures these choices.
+
+Same inputs give the same bytes in any process: neighbours are computed exactly (ties broken
+by index), the initialisation is the features' first two principal axes with fixed signs (plus
+seeded noise), and every thread pool (BLAS, openTSNE) runs with a fixed number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+METHODS = ("tsne",)
+THREADS = 1  # fixed, so no result depends on the core count (1 beat 2 in bench_layout.py)
+CELL = 4  # px: a 7x7 grid of cells over the 28x28 bitmap
+ORIENTATIONS = 9  # unsigned gradient directions, 20 degrees each
+COMPONENTS = 50
+PERPLEXITY = 30.0
+EXAGGERATION_ITER = 250
+ITER = 125
+INTS_IN_INTERVAL = 3  # FFT grid: interpolation intervals per unit of the map
+SUBSAMPLE = 10_000  # drawings embedded by t-SNE; the rest are placed by their neighbours
+PLACEMENT_NEIGHBOURS = 5
+SCORED = 5_000  # drawings scored by `knn_agreement` in the report (784-d distances are costly)
+_CHUNK = 4096  # rows per block: bounds memory for the features and the distance blocks
+
+
+def embed(bitmaps: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
+    """(n, 2) float32 map positions of (n, 784) uint8 bitmaps; same inputs, same bytes."""
+    if method not in METHODS:
+        raise ValueError(f"unknown embedding {method!r}; known: {', '.join(METHODS)}")
+    bitmaps = np.asarray(bitmaps, dtype=np.uint8).reshape(len(bitmaps), 28 * 28)
+    count = len(bitmaps)
+    if count < 2:
+        return np.zeros((count, 2), np.float32)
+    with threadpool_limits(limits=THREADS):
+        points = principal_components(oriented_gradients(bitmaps), COMPONENTS)
+        anchors = seeded_rows(count, seed, SUBSAMPLE)
+        coords = np.empty((count, 2), np.float64)
+        coords[anchors] = tsne(points[anchors], seed)
+        rest = np.setdiff1d(np.arange(count), anchors, assume_unique=True)
+        if len(rest):
+            coords[rest] = _place(points[rest], points[anchors], coords[anchors])
+    return coords.astype(np.float32)
+
+
+def oriented_gradients(bitmaps: np.ndarray) -> np.ndarray:
+    """(n, 441) float64: per 4x4 px cell, the gradient magnitude in each of 9 directions,
+    each drawing's vector scaled to unit length (so heavy and light pens compare alike)."""
+    count = len(bitmaps)
+    cells = (28 // CELL) ** 2
+    out = np.empty((count, cells * ORIENTATIONS), np.float64)
+    side = np.arange(28) // CELL
+    cell_of = (side[:, None] * (28 // CELL) + side[None, :]).reshape(-1) * ORIENTATIONS
+    for start in range(0, count, _CHUNK):
+        images = bitmaps[start : start + _CHUNK].reshape(-1, 28, 28).astype(np.float32)
+        gy, gx = np.gradient(images, axis=(1, 2))
+        magnitude = np.hypot(gx, gy).reshape(len(images), -1)
+        angle = np.mod(np.arctan2(gy, gx), np.pi).reshape(len(images), -1)
+        direction = np.minimum((angle * (ORIENTATIONS / np.pi)).astype(np.int64), ORIENTATIONS - 1)
+        rows = np.arange(len(images))[:, None] * (cells * ORIENTATIONS)
+        flat = np.bincount(
+            (rows + cell_of + direction).reshape(-1),
+            weights=magnitude.reshape(-1),
+            minlength=len(images) * cells * ORIENTATIONS,
+        )
+        out[start : start + len(images)] = flat.reshape(len(images), -1)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms > 0, norms, 1.0)
+
+
+def principal_components(features: np.ndarray, components: int) -> np.ndarray:
+    """The features projected on their first principal axes (signs fixed: largest entry > 0)."""
+    centred = features - features.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axes = vectors[:, ::-1][:, : min(components, features.shape[1])]
+    axes *= np.where(axes[np.abs(axes).argmax(axis=0), np.arange(axes.shape[1])] < 0, -1, 1)
+    return centred @ axes
+
+
+def tsne(points: np.ndarray, seed: int) -> np.ndarray:
+    """openTSNE with exact neighbours, started from the first two principal components (plus a
+    seeded trace of noise, so that identical drawings can part): no other random choice."""
+    from openTSNE import TSNEEmbedding, affinity
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    count = len(points)
+    perplexity = min(PERPLEXITY, (count - 1) / 3)
+    neighbours, distances = nearest(points, points, min(count - 1, int(3 * perplexity)), True)
+    affinities = affinity.PerplexityBasedNN(
+        perplexity=perplexity, knn_index=PrecomputedNeighbors(neighbours, distances)
+    )
+    start = points[:, :2].copy()
+    spread = start[:, 0].std()
+    start *= 1e-4 / spread if spread > 0 else 0.0  # openTSNE's scale for an initialisation
+    start += np.random.default_rng(seed).normal(scale=1e-6, size=start.shape)
+    embedding = TSNEEmbedding(
+        start,
+        affinities,
+        negative_gradient_method="fft",
+        ints_in_interval=INTS_IN_INTERVAL,
+        n_jobs=THREADS,
+        random_state=0,
+    )
+    embedding = embedding.optimize(EXAGGERATION_ITER, exaggeration=12, momentum=0.5)
+    embedding = embedding.optimize(ITER, momentum=0.8)
+    return np.asarray(embedding, dtype=np.float64)
+
+
+def nearest(
+    queries: np.ndarray, points: np.ndarray, k: int, exclude_self: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest `points` of each query (Euclidean), nearest first, ties by index."""
+    candidates = np.asarray(points, np.float32)
+    squares = np.einsum("ij,ij->i", candidates, candidates)
+    indices = np.empty((len(queries), k), np.int64)
+    distances = np.empty((len(queries), k), np.float64)
+    for start in range(0, len(queries), _CHUNK):
+        block = queries[start : start + _CHUNK]
+        # Candidates ranked in float32 (a query's own norm is the same for all of them, so it
+        # is left out); numpy's vectorised float32 partition is several times faster.
+        scores = np.asarray(block, np.float32) @ candidates.T
+        scores *= -2.0
+        scores += squares
+        if exclude_self:
+            scores[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
+        part = np.argpartition(scores, k - 1, axis=1)[:, :k]
+        part.sort(axis=1)  # a set, whatever order argpartition left it in
+        # The chosen ones' distances in float64, from the vectors, then sorted (ties by index).
+        exact = np.linalg.norm(points[part] - block[:, None, :], axis=2)
+        order = np.lexsort((part, exact), axis=1)
+        indices[start : start + len(block)] = np.take_along_axis(part, order, axis=1)
+        distances[start : start + len(block)] = np.take_along_axis(exact, order, axis=1)
+    return indices, distances
+
+
+def _place(points: np.ndarray, anchors: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Each point at the median position of its nearest embedded drawings."""
+    neighbours, _ = nearest(points, anchors, PLACEMENT_NEIGHBOURS)
+    return np.median(coords[neighbours], axis=1)
+
+
+def seeded_rows(count: int, seed: int, limit: int = SCORED) -> np.ndarray:
+    """All rows, or a seeded subsample of `limit` of them (sorted)."""
+    if count <= limit:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, limit, replace=False))
+
+
+def knn_agreement(coords: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+    """The share of each point's k nearest other points (Euclidean) that share its label."""
+    coords = np.asarray(coords, dtype=np.float64).reshape(len(coords), -1)
+    labels = np.asarray(labels)
+    if len(coords) < 2:
+        return 0.0
+    k = min(k, len(coords) - 1)
+    with threadpool_limits(limits=THREADS):
+        neighbours, _ = nearest(coords, coords, k, exclude_self=True)
+    return float((labels[neighbours] == labels[:, None]).mean())
