@@ -21,6 +21,10 @@ DRAWINGS = pa.schema(
         pa.field("strokes", pa.int32(), nullable=False),
         pa.field("points", pa.int32(), nullable=False),
         pa.field("duration_ms", pa.int64()),  # raw drawings only: last time minus first
+        # The first stroke's signed area (shoelace, closing edge included) in the file's
+        # coordinates, y growing downward: positive = drawn clockwise on screen, 0 = no
+        # direction (a line, a dot). Computed by the join's scan; the profile reads it.
+        pa.field("first_stroke_area", pa.float64(), nullable=False),
     ]
 )
 
