@@ -14,14 +14,9 @@ JOIN_SUMMARY = layout.REPORTS_DIR / "join.json"
 
 
 def _download(args: argparse.Namespace) -> None:
-    from pipeline.download import download_category
+    from pipeline.download_stage import run_download
 
-    params = load_params(args.params).dataset
-    if args.category not in params.categories:
-        raise PipelineError(
-            f"category {args.category!r} is not in dataset.categories of {args.params}"
-        )
-    download_category(params.base_url, params.drawings, args.category, layout.RAW_DIR, params.limit)
+    run_download(load_params(args.params).dataset, layout.RAW_DIR)
 
 
 def _join(args: argparse.Namespace) -> None:
@@ -71,9 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="parameters file")
     stages = parser.add_subparsers(dest="stage", required=True)
-    download = stages.add_parser("download", help="fetch one category's bitmaps and drawings")
-    download.add_argument("category")
-    download.set_defaults(run=_download)
+    stages.add_parser(
+        "download", help="fetch every category's bitmaps and drawings (those not held yet)"
+    ).set_defaults(run=_download)
     stages.add_parser("join", help="join bitmaps with metadata into Parquet").set_defaults(
         run=_join
     )

@@ -49,3 +49,20 @@ def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
 def write_text(target: str | os.PathLike[str], text: str) -> None:
     """Write `text` (UTF-8, newlines as given) to `target` atomically."""
     write_bytes(target, text.encode("utf-8"))
+
+
+def remove_stale(*roots: Path) -> list[Path]:
+    """Delete the staging folders (`.<name>.<random>.tmp`) a killed run left under `roots`.
+
+    Stages run one at a time (DVC holds its repository lock), so at a stage's start no other
+    writer owns them. Returns what was removed.
+    """
+    removed = []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob(".*.tmp")):
+            if path.is_dir() and path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed

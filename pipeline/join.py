@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import atomic, binary, layout, schema
+from pipeline import atomic, binary, incremental, layout, schema
 from pipeline.bitmaps import open_bitmaps, read_block
 from pipeline.drawings import LineError, line_number, parse_range, split_ranges
 from pipeline.errors import PipelineError
@@ -30,6 +34,17 @@ PARQUET_OPTIONS = {
     "use_dictionary": ["word", "countrycode"],
 }
 RANGE_BYTES = 32 << 20  # a thread's share of a file: small enough to balance, large to amortise
+#: The code a partition is made with (dvc.yaml's join deps list the same files): a change to
+#: any of them re-joins every category.
+JOIN_CODE = (
+    "join.py", "drawings.py", "_native.c", "verify.py", "binary.py", "render.py", "schema.py",
+    "bitmaps.py",
+)  # fmt: skip
+#: Parquet key-value metadata of each partition: what it was made from (the join's record of
+#: it, and the key later per-category stages key their own results on), and its summary.
+RECORD_KEY = b"quickdraw.record"
+SUMMARY_KEY = b"quickdraw.summary"
+PARTITION_FILE = "part-0.parquet"
 
 
 @dataclass(frozen=True)
@@ -171,24 +186,59 @@ def check_pairing(files: CategoryFiles, bitmaps: np.ndarray, meta: pa.Table) -> 
 
 
 def write_partition(
-    target: Path, bitmaps: np.memmap, meta: pa.Table, row_group: int = ROW_GROUP
-) -> None:
-    """Write row groups one at a time, so only one group's bitmaps are in memory at once."""
+    target: Path,
+    bitmaps: np.memmap,
+    meta: pa.Table,
+    record: str,
+    summarise: Callable[[], dict],
+    row_group: int = ROW_GROUP,
+) -> dict:
+    """Write row groups one at a time (only one group's bitmaps in memory), atomically.
+
+    The footer carries the partition's record and the summary `summarise` returns once the
+    rows are written (the alignment check runs meanwhile); returns that summary.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
+    stored = schema.DRAWINGS.with_metadata({RECORD_KEY: record.encode()})
     bitmap_type = pa.binary(schema.BITMAP_BYTES)
-    with pq.ParquetWriter(target, schema.DRAWINGS, **PARQUET_OPTIONS) as writer:
-        for start in range(0, max(meta.num_rows, 1), row_group):
-            rows = meta.slice(start, row_group)
-            block = read_block(bitmaps, start, start + rows.num_rows)
-            column = pa.FixedSizeBinaryArray.from_buffers(
-                bitmap_type, rows.num_rows, [None, pa.py_buffer(block)]
-            )
-            writer.write_table(
-                rows.append_column("bitmap", column)
-                .select(schema.DRAWINGS.names)
-                .cast(schema.DRAWINGS),
-                row_group_size=row_group,
-            )
+    try:
+        with (
+            atomic.atomic_path(target) as staging,
+            pq.ParquetWriter(staging, stored, **PARQUET_OPTIONS) as writer,
+        ):
+            for start in range(0, max(meta.num_rows, 1), row_group):
+                rows = meta.slice(start, row_group)
+                block = read_block(bitmaps, start, start + rows.num_rows)
+                column = pa.FixedSizeBinaryArray.from_buffers(
+                    bitmap_type, rows.num_rows, [None, pa.py_buffer(block)]
+                )
+                writer.write_table(
+                    rows.append_column("bitmap", column).select(stored.names).cast(stored),
+                    row_group_size=row_group,
+                )
+            summary = summarise()
+            writer.add_key_value_metadata({SUMMARY_KEY: json.dumps(summary, sort_keys=True)})
+    except OSError as exc:
+        raise PipelineError(
+            f"{target}: cannot write the partition ({exc.strerror or exc}); free space under "
+            f"{target.parent} and rerun (no partial file was left)"
+        ) from None
+    return summary
+
+
+def check_countries(files: CategoryFiles, meta: pa.Table) -> None:
+    """Every real countrycode is two ASCII capitals; anything else is damage, named by line."""
+    codes = meta["countrycode"]
+    valid = pc.fill_null(pc.match_substring_regex(codes, r"^[A-Z]{2}\z"), False)
+    if pc.all(valid).as_py():
+        return
+    row = pc.index(valid, False).as_py()
+    unit = "record" if files.format == "binary" else "line"
+    raise PipelineError(
+        f"{files.drawings}: {unit} {row + 1}: countrycode {codes[row].as_py()!r} is not two "
+        "ASCII capital letters (an ISO 3166-1 alpha-2 code); the file is damaged or not "
+        "Google's: download it again"
+    )
 
 
 def join_category(
@@ -196,12 +246,14 @@ def join_category(
     out_root: Path,
     pool: Executor,
     verify_sample: int,
+    record: str = "",
     compiled: bool = True,
 ) -> dict:
-    """Join one category into its partition; return its summary for join.json."""
+    """Join one category into its partition (written atomically); return its summary."""
     bitmaps = open_bitmaps(files.bitmaps)
     meta = metadata_table(files, read_drawings(files, pool, compiled))
     check_pairing(files, bitmaps, meta)
+    check_countries(files, meta)
     # The check (mostly Python) runs while the Parquet writer (native, no GIL) works.
     checking = pool.submit(
         check_alignment,
@@ -213,16 +265,88 @@ def join_category(
         files.format,
         verify_sample,
     )
-    write_partition(
-        layout.partition_dir(out_root, files.category) / "part-0.parquet", bitmaps, meta
-    )
-    alignment = checking.result()
-    return {
-        "drawings": meta.num_rows,
-        "recognized": int(pc.sum(meta["recognized"]).as_py() or 0),
-        "countries": len(pc.unique(meta["countrycode"])),
-        "alignment": alignment.as_dict() if alignment else None,
+
+    def summarise() -> dict:
+        alignment = checking.result()
+        return {
+            "drawings": meta.num_rows,
+            "recognized": int(pc.sum(meta["recognized"]).as_py() or 0),
+            "countries": len(pc.unique(meta["countrycode"])),
+            "alignment": alignment.as_dict() if alignment else None,
+        }
+
+    target = partition_path(out_root, files.category)
+    try:
+        return write_partition(target, bitmaps, meta, record, summarise)
+    finally:
+        checking.cancel()
+
+
+def partition_path(out_root: Path, category: str) -> Path:
+    return layout.partition_dir(out_root, category) / PARTITION_FILE
+
+
+def join_record(raw_dir: Path, drawings: str, category: str, verify_sample: int) -> str:
+    """What a partition is made from: its inputs' hashes, the join's code and parameters.
+    Equal records, equal partitions.
+
+    The inputs' hashes come from the download's manifest; files placed by hand without one
+    are hashed here.
+    """
+    files = category_files(raw_dir, drawings, category)
+    objects = {
+        layout.bitmap_object(category): files.bitmaps,
+        layout.drawings_object(drawings, category): files.drawings,
     }
+    path = raw_dir / "manifest" / f"{category}.json"
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))["files"]
+        inputs = {obj: {"md5": listed[obj]["md5"], "size": listed[obj]["size"]} for obj in objects}
+    except (OSError, ValueError, KeyError, TypeError):
+        inputs = {obj: _file_identity(file) for obj, file in objects.items()}
+    code = incremental.fingerprint(Path(__file__).parent / name for name in JOIN_CODE)
+    return incremental.canonical(
+        {
+            "category": category,
+            "code": code,
+            "format": drawings,
+            "inputs": inputs,
+            "verify_sample": verify_sample,
+        }
+    )
+
+
+def _file_identity(path: Path) -> dict:
+    if not path.is_file():
+        raise PipelineError(f"{path}: not found; run the download stage first")
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return {"md5": digest.hexdigest(), "size": path.stat().st_size}
+
+
+def read_footer(path: Path) -> tuple[str, dict | None]:
+    """A partition's record and summary ('' and None when it has none or is unreadable)."""
+    try:
+        metadata = pq.read_metadata(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return "", None
+    summary = metadata.get(SUMMARY_KEY)
+    return metadata.get(RECORD_KEY, b"").decode(), json.loads(summary) if summary else None
+
+
+def held_partitions(out_dir: Path) -> dict[str, incremental.Piece]:
+    """The partitions the store holds now, by their footers' records."""
+    held = {}
+    for folder in sorted(out_dir.glob("category=*")):
+        category = unquote(folder.name[len("category=") :])
+        path = folder / PARTITION_FILE
+        if path.is_file():
+            held[category] = incremental.Piece(category, read_footer(path)[0], (path,), folder)
+        elif not any(folder.iterdir()):
+            folder.rmdir()
+    return held
 
 
 def run_join(
@@ -234,27 +358,42 @@ def run_join(
     verify_sample: int = 300,
     compiled: bool = True,
 ) -> dict:
-    """Join every category into `out_dir` (replaced atomically) and write the summary JSON.
+    """Join the categories whose inputs or recipe changed; keep, restore or set aside the rest;
+    write the summary JSON of all of them.
 
-    `compiled=False` decodes every ndjson line with orjson instead of taking the compiled
-    scanner's fast path; both are exact (the tests compare them).
+    Each partition is written atomically and recorded in its own footer, so a run that fails
+    or is killed keeps every category it finished. `compiled=False` decodes every ndjson line
+    with orjson instead of taking the compiled scanner's fast path (the tests compare them).
     """
-    files = [category_files(raw_dir, drawings, category) for category in categories]
-    with (
-        atomic.atomic_path(out_dir) as staging,
-        ThreadPoolExecutor(os.cpu_count() or 1) as pool,
-    ):
-        staging.mkdir(parents=True)
-        results = {
-            item.category: join_category(item, staging, pool, verify_sample, compiled)
-            for item in files
-        }
-        checked = [r["alignment"]["agreement"] for r in results.values() if r["alignment"]]
-        summary = {
-            "drawings": sum(result["drawings"] for result in results.values()),
-            "format": drawings,
-            "alignment_agreement": min(checked) if checked else None,
-            "categories": results,
-        }
-        atomic.write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.remove_stale(out_dir.parent)
+    records = {c: join_record(raw_dir, drawings, c, verify_sample) for c in categories}
+    wanted = [incremental.Piece(c, records[c], (partition_path(out_dir, c),)) for c in categories]
+    shelf = incremental.Shelf("join", out_dir.parent.parent / ".stash", base=out_dir.parent)
+    plan = incremental.plan(wanted, held_partitions(out_dir), shelf)
+    print(plan.summary("join"))
+    width = len(str(len(plan.todo)))
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        for number, category in enumerate(plan.todo, 1):
+            files = category_files(raw_dir, drawings, category)
+            result = join_category(files, out_dir, pool, verify_sample, records[category], compiled)
+            print(
+                f"join [{number:>{width}}/{len(plan.todo)}] {category}: "
+                f"{result['drawings']:,} drawings" + _agreement(result)
+            )
+            sys.stdout.flush()
+    results = {c: read_footer(partition_path(out_dir, c))[1] for c in categories}
+    checked = [r["alignment"]["agreement"] for r in results.values() if r["alignment"]]
+    summary = {
+        "drawings": sum(result["drawings"] for result in results.values()),
+        "format": drawings,
+        "alignment_agreement": min(checked) if checked else None,
+        "categories": results,
+    }
+    atomic.write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
+
+
+def _agreement(result: dict) -> str:
+    alignment = result["alignment"]
+    return f", alignment {alignment['agreement']:.0%}" if alignment else ""

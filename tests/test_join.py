@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from pipeline.join import (
     category_files,
     metadata_table,
     read_drawings,
+    read_footer,
     run_join,
     write_partition,
 )
@@ -191,9 +194,8 @@ def assert_fails_cleanly(
         join(root, tmp_path, categories=["cat"], compiled=compiled)
     for fragment in fragments:
         assert fragment in str(caught.value), str(caught.value)
-    leftovers = (
-        list((tmp_path / "processed").iterdir()) if (tmp_path / "processed").exists() else []
-    )
+    store = tmp_path / "processed"
+    leftovers = [p for p in store.rglob("*") if p.is_file()] if store.exists() else []
     assert leftovers == [], f"partial output left behind: {leftovers}"
 
 
@@ -286,7 +288,9 @@ def test_row_groups_carry_their_own_bitmaps(heads_layout, tmp_path):
     with ThreadPoolExecutor(2) as pool:
         meta = metadata_table(files, read_drawings(files, pool))
     target = tmp_path / "part-0.parquet"
-    write_partition(target, bitmaps, meta, row_group=7)
+    summary = write_partition(target, bitmaps, meta, "record", lambda: {"drawings": 1}, 7)
+    assert summary == {"drawings": 1}
+    assert read_footer(target) == ("record", summary)
     written = pq.ParquetFile(target)
     assert written.num_row_groups == -(-len(bitmaps) // 7) > 2
     expected = [row.tobytes() for row in np.load(files.bitmaps)]
@@ -302,3 +306,54 @@ def test_numeric_columns_reach_numpy_at_their_offsets():
     assert schema.to_numpy(column).tolist() == [3, 4, 5, 6, 100, 101]
     with pytest.raises(TypeError, match="without nulls"):
         schema.to_numpy(pa.array([1, None], pa.int64()))
+
+
+@pytest.mark.parametrize("code", ["us", "U1", "USA", "", None, "É1"])
+def test_a_countrycode_that_is_not_two_capitals_is_named(heads, tmp_path, compiled, code):
+    def recode_line_4(lines, bitmaps):
+        record = orjson.loads(lines[3])
+        record["countrycode"] = code
+        return [*lines[:3], orjson.dumps(record), *lines[4:]], bitmaps
+
+    root = broken_layout(heads, tmp_path, recode_line_4)
+    assert_fails_cleanly(
+        root, tmp_path, "cat.ndjson", "line 4", f"countrycode {code!r}", compiled=compiled
+    )
+
+
+def test_every_real_countrycode_passes_the_check(rendered_heads, tmp_path):
+    """The check must not refuse real data: the heads of 100 categories, 90+ countries."""
+    categories = tuple(sorted(p.stem for p in (rendered_heads / "simplified").glob("*.ndjson")))
+    out, _ = join(rendered_heads, tmp_path, categories=list(categories))
+    codes = ds.dataset(out, format="parquet").to_table(columns=["countrycode"])["countrycode"]
+    assert len(categories) >= 100 and len(set(codes.to_pylist())) > 90
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 64 KiB filesystem (tmpfs), for disk-full: mounting needs root."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if result.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs: {result.stderr.decode().strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_stops_the_join_cleanly(tmp_path, small_disk):
+    """The store on a 64 KiB filesystem: the demo's octopus (about 200 KB joined) cannot fit."""
+    source = Path(__file__).resolve().parents[1] / "data" / "demo"
+    store = small_disk / "drawings"
+    with pytest.raises(PipelineError, match="free space") as caught:
+        run_join(source, "simplified", ("octopus",), store, tmp_path / "join.json", 0)
+    assert "octopus" in str(caught.value)
+    left = [path for path in small_disk.rglob("*") if path.is_file()]
+    assert left == [], f"partial output left behind: {left}"
+    assert not (tmp_path / "join.json").exists()

@@ -165,13 +165,21 @@ def test_real_simplified_heads_render_plausibly(heads: Path) -> None:
     drawings = [d for ds in by_cat.values() for d in ds]
     imgs = render_bitmaps(drawings).astype(float)
     ink = imgs.sum(axis=(1, 2)) / (255 * 28 * 28)
-    assert ((ink > 0.02) & (ink < 0.5)).all()
+    # Every drawing leaves ink and none fills the square; real drawings vary (a scribbled
+    # `brain` covers 59% of its bitmap, a `rain` 2%), so the band holds for nearly all only.
+    assert ((ink > 0) & (ink < 1)).all()
+    assert np.mean((ink > 0.02) & (ink < 0.5)) > 0.99
+    assert 0.05 < np.median(ink) < 0.3
     assert imgs.max() == 255
     ys, xs = np.mgrid[0:28, 0:28]
     total = imgs.sum(axis=(1, 2))
     cy = (imgs * ys).sum(axis=(1, 2)) / total
     cx = (imgs * xs).sum(axis=(1, 2)) / total
-    assert np.abs(cy - 13.5).max() < 6 and np.abs(cx - 13.5).max() < 6
+    # Google centres each drawing's bounding box (not its ink: an `L` leans to one side)
+    for axis in (1, 2):
+        inked = imgs.max(axis=axis) > 0
+        first, last = inked.argmax(axis=1), 27 - inked[:, ::-1].argmax(axis=1)
+        assert np.abs((first + last) / 2 - 13.5).max() <= 0.5
     assert abs(np.mean(cy) - 13.5) < 1.5 and abs(np.mean(cx) - 13.5) < 1.5
     # The 4-pixel border is padding: nothing drawn there but the pen's antialiased fringe.
     assert imgs[:, :1].max() == 0 and imgs[:, -1:].max() == 0

@@ -1,0 +1,173 @@
+"""Download stage: every category of params.yaml, several at a time, each kept once fetched.
+
+One stage for all categories (not one per category: README, "Why one stage per step"). The
+manifest `data/raw/manifest/<cat>.json` is the stage's record of a category: a category whose
+manifest names the same source, format and limit is kept; one no longer listed is set aside
+in `data/.stash/download/` and restored from there when it comes back (pipeline.incremental).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from pipeline import atomic, incremental
+from pipeline.download import download_category, make_transport
+from pipeline.errors import PipelineError
+from pipeline.incremental import Piece
+from pipeline.layout import EXTENSIONS, bitmap_object, drawings_object
+from pipeline.params import DatasetParams
+
+#: Categories fetched at once: small files are latency-bound (HEAD + GET each), so several
+#: in flight fill the link; large files are sliced by the download itself.
+PARALLEL_CATEGORIES = 6
+
+
+def manifest_path(raw_dir: Path, category: str) -> Path:
+    return raw_dir / "manifest" / f"{category}.json"
+
+
+def _piece(raw_dir: Path, drawings: str, category: str, key: str) -> Piece:
+    files = (
+        raw_dir / bitmap_object(category),
+        raw_dir / drawings_object(drawings, category),
+        manifest_path(raw_dir, category),
+    )
+    return Piece(category, key, files)
+
+
+def _key(drawings: str, limit: int | None, urls: list[str]) -> str:
+    return incremental.canonical({"drawings": drawings, "limit": limit, "urls": urls})
+
+
+def wanted_pieces(dataset: DatasetParams, raw_dir: Path) -> list[Piece]:
+    """What the parameters ask for: one piece per category, keyed by source, format, limit."""
+    transport = make_transport(dataset.base_url)
+    pieces = []
+    for category in dataset.categories:
+        objects = (bitmap_object(category), drawings_object(dataset.drawings, category))
+        key = _key(dataset.drawings, dataset.limit, [transport.url(obj) for obj in objects])
+        pieces.append(_piece(raw_dir, dataset.drawings, category, key))
+    return pieces
+
+
+def held_pieces(raw_dir: Path) -> dict[str, Piece]:
+    """What the outputs hold, by the manifests; an unreadable manifest holds nothing."""
+    held = {}
+    for path in sorted((raw_dir / "manifest").glob("*.json")):
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            category, drawings = manifest["category"], manifest["drawings"]
+            objects = (bitmap_object(category), drawings_object(drawings, category))
+            urls = [manifest["files"][obj]["url"] for obj in objects]
+            sizes = [manifest["files"][obj]["size"] for obj in objects]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        piece = _piece(raw_dir, drawings, category, _key(drawings, manifest["limit"], urls))
+        data = zip(piece.files[:2], sizes, strict=True)
+        if all(path.is_file() and path.stat().st_size == size for path, size in data):
+            held[category] = piece
+        else:  # a file was removed or damaged by hand: fetch the category again
+            held[category] = Piece(category, "", piece.files)
+    return held
+
+
+def remove_unowned(raw_dir: Path, wanted: list[Piece]) -> None:
+    """Delete what no wanted category owns: files of another format, and partial files of a
+    killed run or a file renamed into place just before a kill, of categories not wanted."""
+    owned = {path for piece in wanted for path in piece.files}
+    for folder in ["numpy_bitmap", "manifest", *EXTENSIONS]:
+        for path in sorted((raw_dir / folder).glob("*")):
+            if not path.is_file():
+                continue
+            name = path.name.split(".part", 1)[0]  # a partial file resumes for its target
+            if path.parent / name not in owned:
+                path.unlink()
+
+
+def _line(number: int, total: int, category: str, manifest: dict, seconds: float) -> str:
+    files = manifest["files"].values()
+    size = sum(entry["size"] for entry in files)
+    drawings = min(entry["drawings"] for entry in files)
+    width = len(str(total))
+    return (
+        f"download [{number:>{width}}/{total}] {category}: {drawings:,} drawings, "
+        f"{size / 1e6:,.1f} MB in {seconds:.1f} s"
+    )
+
+
+def fetch_all(dataset: DatasetParams, categories: list[str], raw_dir: Path) -> None:
+    """Download `categories` several at a time; one line per finished category.
+
+    On a failure no new category starts, those in flight finish (and are kept), then the first
+    error is raised. On Ctrl-C the process exits at once: every finished category is recorded
+    by its manifest and every partial file resumes on the next run.
+    """
+    started = {}
+    first_error: PipelineError | None = None
+    with ThreadPoolExecutor(PARALLEL_CATEGORIES) as pool:
+        pending = iter(categories)
+        running: dict[Future, str] = {}
+        done_count = 0
+
+        def submit() -> None:
+            for category in pending:
+                started[category] = time.monotonic()
+                running[
+                    pool.submit(
+                        download_category,
+                        dataset.base_url,
+                        dataset.drawings,
+                        category,
+                        raw_dir,
+                        dataset.limit,
+                        progress=False,
+                    )
+                ] = category
+                return
+
+        try:
+            for _ in range(PARALLEL_CATEGORIES):
+                submit()
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    category = running.pop(future)
+                    try:
+                        manifest = future.result()
+                    except PipelineError as exc:
+                        first_error = first_error or exc
+                        continue
+                    done_count += 1
+                    seconds = time.monotonic() - started[category]
+                    print(_line(done_count, len(categories), category, manifest, seconds))
+                    sys.stdout.flush()
+                    if first_error is None:
+                        submit()
+        except KeyboardInterrupt:
+            print(
+                f"download: interrupted after {done_count} of {len(categories)} categories; "
+                "finished ones are kept, partial files resume: run `dvc repro` again",
+                file=sys.stderr,
+            )
+            os._exit(130)
+    if first_error is not None:
+        raise first_error
+
+
+def run_download(dataset: DatasetParams, raw_dir: Path) -> incremental.Plan:
+    """Bring `raw_dir` to exactly the wanted categories, fetching only what it lacks."""
+    atomic.remove_stale(raw_dir)
+    wanted = wanted_pieces(dataset, raw_dir)
+    shelf = incremental.Shelf("download", raw_dir.parent / ".stash", base=raw_dir.parent)
+    plan = incremental.plan(wanted, held_pieces(raw_dir), shelf)
+    remove_unowned(raw_dir, wanted)
+    for folder in (raw_dir / "numpy_bitmap", raw_dir / dataset.drawings, raw_dir / "manifest"):
+        folder.mkdir(parents=True, exist_ok=True)  # DVC wants every declared output to exist
+    print(plan.summary("download"))
+    fetch_all(dataset, plan.todo, raw_dir)
+    return plan

@@ -1,0 +1,154 @@
+"""Per-category caching under a real `dvc repro`: adding, removing and re-adding a category,
+a change to the join's code, and a run killed in the middle of its downloads."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gcs_server import GCSServer
+
+pytestmark = pytest.mark.slow
+
+FIVE = ["octopus", "cat", "fish", "flower", "house"]
+
+
+def repro(project: Path, env: dict[str, str]) -> str:
+    return run(["dvc", "repro"], project, env).stdout
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def set_param(project: Path, dotted: str, value) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    section, key = dotted.split(".")
+    params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def identities(project: Path, categories: list[str]) -> dict[Path, tuple[int, int]]:
+    """Inode and mtime of each category's files: equal means not rewritten."""
+    paths = []
+    for category in categories:
+        paths += [
+            project / "data/raw/numpy_bitmap" / f"{category}.npy",
+            project / "data/raw/simplified" / f"{category}.ndjson",
+            project / "data/processed/drawings" / f"category={category}" / "part-0.parquet",
+        ]
+    return {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in paths}
+
+
+def holds(project: Path, category: str) -> bool:
+    files = [
+        project / "data/raw/numpy_bitmap" / f"{category}.npy",
+        project / "data/raw/simplified" / f"{category}.ndjson",
+        project / "data/raw/manifest" / f"{category}.json",
+        project / "data/processed/drawings" / f"category={category}",
+    ]
+    return any(path.exists() for path in files)
+
+
+def wait_for(condition, timeout: float = 30) -> None:
+    """Wait for a state of the world (a file's size), polling; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_adding_removing_and_readding_one_category(project, isolated_env):
+    env = isolated_env
+    set_param(project, "dataset.categories", FIVE)
+    assert ran(repro(project, env)) == {"download", "join", "sample", "report"}
+    before = identities(project, FIVE)
+
+    # Adding one: only it is downloaded and joined; the others' files are not touched.
+    set_param(project, "dataset.categories", [*FIVE, "The Eiffel Tower"])
+    output = repro(project, env)
+    assert ran(output) == {"download", "join", "sample", "report"}
+    assert "download: 5 kept, 1 to do" in output
+    assert re.search(r"download \[1/1\] The Eiffel Tower: 600 drawings", output)
+    assert "join: 5 kept, 1 to do" in output
+    assert identities(project, FIVE) == before
+    lock = (project / "dvc.lock").read_text()
+
+    # Removing one: nothing is downloaded or joined; its files leave the outputs.
+    set_param(project, "dataset.categories", [c for c in [*FIVE, "The Eiffel Tower"] if c != "cat"])
+    output = repro(project, env)
+    assert "download: 5 kept, 1 set aside in data/.stash, 0 to do" in output
+    assert "join: 5 kept, 1 set aside in data/.stash, 0 to do" in output
+    assert not holds(project, "cat")
+    assert "cat.npy" not in (project / "dvc.lock").read_text()
+
+    # Adding it back: restored, neither downloaded nor joined; the lock is as it was.
+    set_param(project, "dataset.categories", [*FIVE, "The Eiffel Tower"])
+    output = repro(project, env)
+    assert "download: 5 kept, 1 restored from data/.stash, 0 to do" in output
+    assert "join: 5 kept, 1 restored from data/.stash, 0 to do" in output
+    assert (project / "dvc.lock").read_text() == lock
+    assert not [p for p in (project / "data/.stash").rglob("*") if p.is_file()]
+    assert "up to date" in run(["dvc", "status"], project, env).stdout
+
+
+def test_a_change_to_the_join_code_rejoins_every_category_and_downloads_none(project, isolated_env):
+    repro(project, isolated_env)
+    with (project / "pipeline" / "join.py").open("a") as handle:
+        handle.write("\n# a change to the join's code\n")
+    output = repro(project, isolated_env)
+    assert "Stage 'download' didn't change, skipping" in output
+    assert "join: 0 kept, 6 to do" in output
+    assert len(re.findall(r"^join \[\d/6\]", output, re.MULTILINE)) == 6
+
+
+def test_a_killed_download_resumes_and_keeps_finished_categories(project, isolated_env):
+    """SIGKILL while one category's download hangs: the next run keeps the five finished
+    categories, resumes the partial file from its bytes on disk, and leaves nothing behind."""
+    stalled = "simplified/house.ndjson"
+    with GCSServer(project / "data" / "demo") as server:
+        set_param(project, "dataset.base_url", server.base_url)
+        server.faults.stall_after[stalled] = 100_000
+        with subprocess.Popen(
+            ["dvc", "repro"],
+            cwd=project,
+            env=isolated_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        ) as dvc:
+            finished = 0
+            for line in dvc.stdout:
+                finished += line.startswith("download [")
+                if finished == 5:
+                    break
+            assert server.stalled.wait(30)
+            part = project / "data/raw/simplified/house.ndjson.part"
+            wait_for(lambda: part.is_file() and part.stat().st_size == 100_000)
+            os.killpg(dvc.pid, signal.SIGKILL)
+            dvc.wait()
+        server.release.set()
+        server.reset_counts()
+
+        output = repro(project, isolated_env)
+        assert "download: 5 kept, 1 to do" in output
+        size = (project / "data/demo" / stalled).stat().st_size
+        assert server.served[stalled] == size - 100_000  # resumed, not fetched again
+    leftovers = [
+        path
+        for path in (project / "data").rglob("*")
+        if ".part" in path.name or path.name.endswith(".tmp")
+    ]
+    assert leftovers == []
