@@ -35,6 +35,21 @@ def _join(args: argparse.Namespace) -> None:
     print(f"joined {summary['drawings']:,} drawings into {layout.PROCESSED_DIR}")
 
 
+def _profile(args: argparse.Namespace) -> None:
+    from pipeline.profile_stage import run_profile
+
+    params = load_params(args.params)
+    profile = run_profile(
+        layout.PROCESSED_DIR,
+        params.dataset.categories,
+        layout.PROFILE_DIR,
+        layout.REPORTS_DIR / "profile.json",
+        layout.REPORTS_DIR / "profile_recognized.json",
+        params.profile.min_drawings,
+    )
+    print(f"profiled {profile.num_rows:,} (category, country) pairs into {layout.PROFILE_DIR}")
+
+
 def _sample(args: argparse.Namespace) -> None:
     from pipeline.sample import run_sample
 
@@ -71,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(run=_download)
     stages.add_parser("join", help="join bitmaps with metadata into Parquet").set_defaults(
         run=_join
+    )
+    stages.add_parser("profile", help="profile every category per country").set_defaults(
+        run=_profile
     )
     stages.add_parser("sample", help="choose the drawings for the report").set_defaults(run=_sample)
     stages.add_parser("report", help="build the HTML report and metrics").set_defaults(run=_report)
