@@ -65,7 +65,12 @@ def _report(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     run_report(
-        layout.SAMPLE_PATH, JOIN_SUMMARY, params, layout.REPORTS_DIR, layout.RAW_DIR / "manifest"
+        layout.SAMPLE_PATH,
+        JOIN_SUMMARY,
+        params,
+        layout.REPORTS_DIR,
+        layout.RAW_DIR / "manifest",
+        layout.PROFILE_DIR / "profile.parquet",
     )
     print(f"wrote {layout.REPORTS_DIR / params.report.name}.html and .png")
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from bokeh.layouts import column
 
 from pipeline import atomic, contact_sheet
 from pipeline.params import Params
-from pipeline.reportkit import figures, page
+from pipeline.reportkit import figures, page, profile_view
 from pipeline.reportkit.drawings import (  # re-exported for tests and users' scripts
     Drawings,
     bitmaps_of,
@@ -31,6 +32,7 @@ class ReportInputs:
     sample: pa.Table
     provenance: Provenance
     params: Params
+    profile: pa.Table | None = None  # data/profile/profile.parquet: "How countries draw it"
 
     @property
     def total_drawings(self) -> int:
@@ -49,6 +51,14 @@ def render_html(inputs: ReportInputs, drawings: Drawings | None = None) -> str:
     params = inputs.params
     coords = map_coordinates(drawings.bitmaps, params.report.layout, params.sample.seed)
     layout = figures.build_layout(drawings, coords, params.report.layout == "pca")
+    if inputs.profile is not None:
+        section = profile_view.build_profile_view(
+            inputs.profile,
+            params.dataset.categories,
+            params.profile.min_drawings,
+            params.report.top_countries,
+        )
+        layout = column(layout, section)
     shown = dict(zip(drawings.categories, drawings.category_counts().tolist(), strict=True))
     header = header_html(params, inputs.provenance, shown)
     return page.render_page(layout, page_title(params), header)
@@ -98,12 +108,17 @@ def country_counts(sample: pa.Table) -> list[dict]:
 
 
 def load_inputs(
-    sample_path: Path, join_summary: Path, params: Params, manifest_dir: Path | None = None
+    sample_path: Path,
+    join_summary: Path,
+    params: Params,
+    manifest_dir: Path | None = None,
+    profile_path: Path | None = None,
 ) -> ReportInputs:
     join = json.loads(join_summary.read_text(encoding="utf-8"))
     manifests = read_manifests(manifest_dir, params.dataset.categories)
     provenance = Provenance(total_drawings=join["drawings"], join=join, manifests=manifests)
-    return ReportInputs(pq.read_table(sample_path), provenance, params)
+    profile = pq.read_table(profile_path) if profile_path is not None else None
+    return ReportInputs(pq.read_table(sample_path), provenance, params, profile)
 
 
 def run_report(
@@ -112,13 +127,15 @@ def run_report(
     params: Params,
     out_dir: Path,
     manifest_dir: Path | None = None,
+    profile_path: Path | None = None,
 ) -> dict:
     """Write reports/<name>.html, <name>.png, metrics.json and countries.json atomically.
 
     `manifest_dir` is the download stage's `data/raw/manifest`; without it the header says
-    that no manifest was given.
+    that no manifest was given. With `profile_path` (data/profile/profile.parquet) the page
+    has the section "How countries draw it".
     """
-    inputs = load_inputs(sample_path, join_summary, params, manifest_dir)
+    inputs = load_inputs(sample_path, join_summary, params, manifest_dir, profile_path)
     drawings = drawings_of(inputs)
     html_page = render_html(inputs, drawings).encode("utf-8")
     png = render_contact_sheet(inputs, drawings)

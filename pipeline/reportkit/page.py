@@ -2,7 +2,8 @@
 
 `file_html` gives every model a fresh uuid4 id, so the same report would differ on every build.
 The page embeds `json_item` in its own template instead, renumbers the ids in order of
-appearance, and inlines only the BokehJS bundle the models need (no widgets, no WebGL).
+appearance, and inlines only the BokehJS bundles the models need (widgets only when the layout
+has one, no WebGL).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bokeh.embed import json_item
+from bokeh.models import Widget
 from bokeh.resources import Resources
 from bokeh.settings import settings
 
@@ -87,5 +89,7 @@ def render_page(layout: Any, title: str, header: str) -> str:
     with compression(COMPRESSION_LEVEL):
         item = stable_ids(json_item(layout, target="report"))
     payload = json.dumps(item, separators=(",", ":")).replace("</", "<\\/")
-    resources = Resources(mode="inline", components=["bokeh"]).render_js()
+    widgets = any(isinstance(model, Widget) for model in layout.references())
+    components = ["bokeh", "bokeh-widgets"] if widgets else ["bokeh"]
+    resources = Resources(mode="inline", components=components).render_js()
     return PAGE.format(title=title, resources=resources, header=header, item=payload)
