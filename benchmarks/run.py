@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_parsers.py", "bench_join.py", "bench_download.py", "bench_report.py"]
+BENCHMARKS = [
+    "bench_parsers.py",
+    "bench_join.py",
+    "bench_profile.py",
+    "bench_download.py",
+    "bench_report.py",
+]
 
 
 def main() -> int:

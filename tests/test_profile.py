@@ -219,3 +219,16 @@ def test_headline_ignores_small_countries():
 
 def test_columns_are_the_stores():
     assert set(COLUMNS) <= set(schema.DRAWINGS.names)
+
+
+def test_group_sums_refuses_a_group_out_of_range():
+    from pipeline import _native
+
+    rows = np.ones((3, 4), np.uint8)
+    sums = np.zeros((2, 4), np.int64)
+    _native.group_sums(rows, np.array([0, 1, 1], np.int64), sums, 4)
+    assert sums.tolist() == [[1] * 4, [2] * 4]
+    with pytest.raises(ValueError, match="group_sums"):
+        _native.group_sums(rows, np.array([0, 2, 1], np.int64), sums, 4)
+    with pytest.raises(ValueError, match="group_sums"):
+        _native.group_sums(rows, np.array([0, 1], np.int64), sums, 4)
