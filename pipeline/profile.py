@@ -8,10 +8,12 @@ bitmaps are summed one row group at a time (the next ones are read meanwhile), s
 a few row groups of them, by a small C kernel (_native.group_sums: one pass over the rows, 73 ms
 for 150,152 bitmaps where numpy, which needs a gather per country, took 267 ms).
 
-The engine was chosen by measurement on a full-size category (150,152 drawings, 94 countries;
-the counts and medians, bitmaps aside, median of 7 on the shared 2-core machine): pyarrow +
-numpy 39 ms, DuckDB 62 ms, polars 17 ms; but importing polars takes 1.1 s and DuckDB 0.3 s, so
-neither pays for itself until dozens of full-size categories, and neither sums bitmaps.
+The engine was chosen by measurement (benchmarks/profile_engines.py, a full-size category of
+150,152 drawings and 94 countries, the counts and medians without the bitmaps, two runs on the
+shared 2-core machine): pyarrow + numpy 14 to 28 ms, DuckDB 18 to 40 ms, polars 6 to 15 ms; but
+after numpy and pyarrow, importing polars takes 0.3 to 0.4 s and DuckDB 0.1 to 0.17 s (pyarrow's
+compute module 0.03 to 0.05 s), so polars would pay for its import only after some 25
+full-size categories, saving about 2% of a whole-dataset run: not worth a dependency.
 benchmarks/bench_profile.py measures the stage against pyarrow reading its columns.
 
 `combine`, `headline` and `recognized_by_country` turn the per-category rows into the store's
