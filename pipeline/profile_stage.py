@@ -27,7 +27,7 @@ from pipeline.schema import PROFILE
 #: Parquet key-value metadata of each category's profile file: the key it was made from.
 KEY = b"quickdraw.profile"
 #: The code a category's rows are made with (dvc.yaml lists the same files).
-PROFILE_CODE = ("profile.py", "schema.py")
+PROFILE_CODE = ("profile.py", "schema.py", "_native.c")
 PIECES = "categories"
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": ["category", "countrycode"]}
 

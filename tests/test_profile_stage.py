@@ -90,3 +90,14 @@ def test_a_partition_without_a_record_is_named(tmp_path, heads_layout):
         run_profile(
             out, ("cat",), tmp_path / "profile", tmp_path / "m.json", tmp_path / "p.json", 30
         )
+
+
+def test_dvc_yaml_lists_the_profile_code():
+    """The stage reruns when the code the categories' keys are made from changes."""
+    import yaml
+    from conftest import ROOT
+
+    from pipeline.profile_stage import PROFILE_CODE
+
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["profile"]["deps"]
+    assert {f"pipeline/{name}" for name in PROFILE_CODE} <= set(deps)
