@@ -1,18 +1,27 @@
-"""Download throughput: our verified download vs `curl -s URL | md5sum` (and fsspec's HTTP).
+"""Download throughput: our sliced, verified download vs one `curl` stream, and vs today's path.
 
-Serves a large random .npy-like file from tests/gcs_server.py in its own process (sendfile,
-so the server is not the bottleneck) and times, alternating over repetitions:
-  curl    `curl -s URL | md5sum` (no disk write: the floor any downloader is held to)
-  ours    download_category(): HEAD, stream, MD5 + CRC32C, write, fsync, rename, manifest
-  fsspec  fsspec's HTTPFileSystem (aiohttp, what dvc-http uses) streamed to a file with MD5
-Usage: .venv/bin/python benchmarks/bench_download.py [--mb 512] [--reps 5] [--out-parent /dev/shm]
-(--out-parent on a tmpfs takes the disk out of the comparison: curl | md5sum writes nothing)
+Builds one full-size category in Google's layout (bitmaps 118 MB, simplified drawings 66 MB:
+synthetic bytes of Google's sizes), serves it from tests/gcs_server.py in its own process and
+times, alternating over repetitions (medians):
+
+capped: every connection capped at 20 MB/s, as cloud endpoints cap a single stream, and
+  50 ms before each answer (a remote endpoint's time to first byte: each range pays it)
+  curl     `curl URL.npy URL.ndjson` to files: one stream, one file after the other
+  ours     download_category(): both files at once, each in concurrent byte ranges
+uncapped: loopback, as fast as the machine goes (MD5 is the bottleneck)
+  curl | md5sum    one stream, hashed, nothing written: the floor any downloader is held to
+  curl to files    one stream written to disk and synced, not hashed
+  one stream       download_category(slicing=ONE_STREAM): one request a file
+  today            the download module before slicing (git BASELINE), when git has it
+  ours             download_category() with its default slicing
+Every download of ours is verified (size, MD5, CRC32C), fsynced and renamed into place.
+Usage: .venv/bin/python benchmarks/bench_download.py [--reps 3] [--out-parent /dev/shm]
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import importlib.util
 import io
 import os
 import shutil
@@ -21,123 +30,179 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline import download  # noqa: E402
-from pipeline.download import download_category  # noqa: E402
+from pipeline.download import ONE_STREAM, download_category  # noqa: E402
+
+CATEGORY = "bench"
+NPY_BYTES = 118_000_000  # numpy_bitmap/octopus.npy and simplified/octopus.ndjson, rounded
+NDJSON_BYTES = 66_000_000
+RATE = 20e6  # bytes per second per connection
+LATENCY = 0.05  # seconds to the first byte of each answer, on the capped server
+BASELINE = "9575b40"  # the last commit before sliced downloads (issue 10)
 
 
-def _make_source(root: Path, mb: int) -> None:
-    """An .npy header (80 bytes, like Google's) and `mb` MB of random rows."""
-    rows = mb * 1_000_000 // 784
+def _make_source(root: Path) -> list[str]:
+    """The category's two objects: an .npy of random rows and ndjson-like random lines."""
+    rows = NPY_BYTES // 784
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(
         buf, {"descr": "|u1", "fortran_order": False, "shape": (rows, 784)}
     )
-    header = buf.getvalue()
     (root / "numpy_bitmap").mkdir(parents=True)
     (root / "simplified").mkdir()
-    with open(root / "numpy_bitmap/bench.npy", "wb") as f:
-        f.write(header)
-        left = rows * 784
-        while left:
-            n = min(left, 16 << 20)
-            f.write(os.urandom(n))
-            left -= n
-    (root / "simplified/bench.ndjson").write_text('{"word": "bench"}\n')
+    with open(root / f"numpy_bitmap/{CATEGORY}.npy", "wb") as f:
+        f.write(buf.getvalue())
+        f.write(np.random.default_rng(1).integers(0, 256, rows * 784, np.uint8).tobytes())
+    line = os.urandom(600).hex().encode() + b"\n"  # printable, about 1.2 kB a drawing
+    with open(root / f"simplified/{CATEGORY}.ndjson", "wb") as f:
+        f.write(line * (NDJSON_BYTES // len(line)))
+    return [f"numpy_bitmap/{CATEGORY}.npy", f"simplified/{CATEGORY}.ndjson"]
 
 
-def _curl(url: str) -> None:
-    subprocess.run(f"curl -sf '{url}' | md5sum > /dev/null", shell=True, check=True)
+@contextmanager
+def _server(root: Path, rate: float | None = None, latency: float = 0.0) -> Iterator[str]:
+    cmd = [sys.executable, str(REPO / "tests/gcs_server.py"), str(root), f"--latency={latency}"]
+    server = subprocess.Popen(
+        cmd + ([f"--rate={rate}"] if rate else []), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield server.stdout.readline().strip()  # type: ignore[union-attr]
+    finally:
+        server.terminate()
+        server.wait()
 
 
-def _curl_to_disk(url: str, dest: Path) -> None:
-    """The same plus what a download must also do: write the file and fsync it."""
-    dest.mkdir(parents=True, exist_ok=True)
-    out = dest / "curl.npy"
-    cmd = f"curl -sf '{url}' | tee '{out}' | md5sum > /dev/null && sync '{out}'"
-    subprocess.run(cmd, shell=True, check=True)
-    out.unlink()
+def _baseline() -> ModuleType | None:
+    """Today's download module (before slicing), loaded from git, or None without history."""
+    done = subprocess.run(
+        ["git", "show", f"{BASELINE}:pipeline/download.py"], cwd=REPO, capture_output=True
+    )
+    if done.returncode != 0:
+        return None
+    path = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "download_baseline.py"
+    path.write_bytes(done.stdout)
+    spec = importlib.util.spec_from_file_location("download_baseline", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]  (dataclasses look it up)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
-def _ours(base_url: str, dest: Path) -> None:
+def _today(module: ModuleType, base_url: str, dest: Path) -> Callable[[], None]:
+    def run() -> None:
+        module.download_category(base_url, "simplified", CATEGORY, _fresh(dest), progress=False)
+
+    return run
+
+
+def _fresh(dest: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
-    download_category(base_url, "simplified", "bench", dest, progress=False)
+    return dest
 
 
-def _fsspec(url: str, dest: Path) -> None:
-    import fsspec
+def _race(runs: dict[str, Callable[[], None]], reps: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(reps):
+        for name, run in runs.items():  # alternate, so drift hits every contender
+            t0 = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - t0)
+    return times
 
-    fs = fsspec.filesystem("http")
-    md5 = hashlib.md5()
-    dest.mkdir(parents=True, exist_ok=True)
-    with fs.open(url, "rb", block_size=4 << 20) as src, open(dest / "f.part", "wb") as out:
-        while data := src.read(4 << 20):
-            md5.update(data)
-            out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(dest / "f.part", dest / "f")
+
+def _report(title: str, times: dict[str, list[float]], size: int, base: str) -> None:
+    print(f"\n{title}")
+    medians = {name: statistics.median(ts) for name, ts in times.items()}
+    for name, median in medians.items():
+        spread = f"{min(times[name]):.2f}-{max(times[name]):.2f} s"
+        speed = size / median / 1e6
+        ratio = medians[base] / median
+        print(
+            f"  {name:34s} {median:6.2f} s {speed:6.0f} MB/s  x{ratio:5.2f} vs {base}  ({spread})"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=int, default=512)
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--no-fsspec", action="store_true")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", choices=["capped", "uncapped"], help="run one half")
     parser.add_argument("--out-parent", type=Path, help="where outputs go (e.g. /dev/shm: no disk)")
-    parser.add_argument(
-        "--writeback-mb", type=int, help="override download.WRITEBACK (0: only the final fsync)"
-    )
     args = parser.parse_args()
-    if args.writeback_mb is not None:
-        download.WRITEBACK = (args.writeback_mb << 20) or 1 << 62
+    today = _baseline()
     with tempfile.TemporaryDirectory(prefix="bench-download-") as tmp:
         root = Path(tmp) / "src"
         out = Path(tempfile.mkdtemp(dir=args.out_parent)) if args.out_parent else Path(tmp) / "out"
-        _make_source(root, args.mb)
-        size = (root / "numpy_bitmap/bench.npy").stat().st_size
-        server = subprocess.Popen(
-            [sys.executable, str(REPO / "tests/gcs_server.py"), str(root)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            base_url = server.stdout.readline().strip()  # type: ignore[union-attr]
-            url = f"{base_url}/numpy_bitmap/bench.npy"
-            subprocess.run(["curl", "-sfI", url], check=True, capture_output=True)  # hash once
-            runs: dict[str, Callable[[], None]] = {
-                "curl | md5sum": lambda: _curl(url),
-                "curl | tee file | md5sum; sync": lambda: _curl_to_disk(url, out / "curl"),
-                "ours (download_category)": lambda: _ours(base_url, out / "ours"),
-            }
-            if not args.no_fsspec:
-                runs["fsspec http + md5"] = lambda: _fsspec(url, out / "fsspec")
-            times: dict[str, list[float]] = {name: [] for name in runs}
-            for _ in range(args.reps):
-                for name, run in runs.items():  # alternate, so drift hits every contender
-                    t0 = time.perf_counter()
-                    run()
-                    times[name].append(time.perf_counter() - t0)
-        finally:
-            server.terminate()
-            server.wait()
-            shutil.rmtree(out, ignore_errors=True)
-    print(f"file: {size / 1e6:.0f} MB, {args.reps} repetitions, {os.cpu_count()} CPUs")
-    medians = {name: statistics.median(ts) for name, ts in times.items()}
-    for name, median in medians.items():
-        spread = f"{min(times[name]):.2f}-{max(times[name]):.2f} s"
-        print(f"{name:32s} median {median:6.2f} s  {size / median / 1e6:7.0f} MB/s  ({spread})")
-    base = medians["curl | md5sum"]
-    for name, median in medians.items():
-        if name != "curl | md5sum":
-            print(f"throughput ratio {name} / curl|md5sum: {base / median:.2f}")
+        objects = _make_source(root)
+        size = sum((root / obj).stat().st_size for obj in objects)
+
+        def ours(base_url: str, **kwargs: object) -> Callable[[], None]:
+            def run() -> None:
+                dest = _fresh(out / "ours")
+                download_category(base_url, "simplified", CATEGORY, dest, progress=False, **kwargs)
+
+            return run
+
+        def curl(base_url: str, hashed: bool) -> Callable[[], None]:
+            urls = " ".join(f"'{base_url}/{obj}'" for obj in objects)
+            dest = out / "curl"
+            if hashed:
+                cmd = f"curl -sf {urls} | md5sum > /dev/null"
+            else:
+                cmd = f"curl -sf {urls} -o '{dest}/a' -o '{dest}/b' && sync '{dest}/a' '{dest}/b'"
+            return lambda: (
+                _fresh(dest).mkdir(parents=True),
+                subprocess.run(cmd, shell=True, check=True),
+            )
+
+        capped: dict[str, list[float]] = {}
+        uncapped: dict[str, list[float]] = {}
+        if args.only != "uncapped":
+            with _server(root, RATE, LATENCY) as base_url:
+                runs = {
+                    "curl (one stream, to files)": curl(base_url, False),
+                    "ours": ours(base_url),
+                }
+                capped = _race(runs, args.reps)
+        if args.only != "capped":
+            with _server(root) as base_url:
+                for obj in objects:  # the server hashes each file once, before the clock runs
+                    head = ["curl", "-sfI", f"{base_url}/{obj}"]
+                    subprocess.run(head, check=True, capture_output=True)
+                runs = {
+                    "curl | md5sum (one stream)": curl(base_url, True),
+                    "curl to files, sync (one stream)": curl(base_url, False),
+                    "ours, one stream (slicing=ONE_STREAM)": ours(base_url, slicing=ONE_STREAM),
+                }
+                if today is not None:
+                    runs[f"today (git {BASELINE})"] = _today(today, base_url, out / "today")
+                runs["ours (sliced)"] = ours(base_url)
+                uncapped = _race(runs, args.reps + 2)
+        shutil.rmtree(out, ignore_errors=True)
+    print(
+        f"one category: {size / 1e6:.0f} MB (npy {NPY_BYTES / 1e6:.0f} MB + simplified ndjson "
+        f"{NDJSON_BYTES / 1e6:.0f} MB); medians; {os.cpu_count()} CPUs (shared: noisy)"
+    )
+    if capped:
+        title = f"capped at {RATE / 1e6:.0f} MB/s per connection, {LATENCY * 1000:.0f} ms to first"
+        _report(f"{title} byte, {args.reps} rounds", capped, size, "curl (one stream, to files)")
+    if uncapped:
+        base = "curl | md5sum (one stream)"
+        _report(f"uncapped loopback, {args.reps + 2} rounds", uncapped, size, base)
+        for name in (f"today (git {BASELINE})", "ours, one stream (slicing=ONE_STREAM)"):
+            if name in uncapped:
+                ratio = statistics.median(uncapped[name]) / statistics.median(
+                    uncapped["ours (sliced)"]
+                )
+                print(f"  ours (sliced) vs {name}: x{ratio:.2f} (above 1: faster)")
 
 
 if __name__ == "__main__":

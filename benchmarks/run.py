@@ -13,6 +13,7 @@ BENCHMARKS = [
     "bench_profile.py",
     "bench_download.py",
     "bench_report.py",
+    "bench_scale.py",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def _join(args: argparse.Namespace) -> None:
         layout.PROCESSED_DIR,
         JOIN_SUMMARY,
         params.join.verify_sample,
+        workers=os.cpu_count() or 1,
     )
     print(f"joined {summary['drawings']:,} drawings into {layout.PROCESSED_DIR}")
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+
+from tqdm import tqdm
 
 from pipeline import atomic, incremental
 from pipeline.download import download_category, make_transport
@@ -25,6 +28,8 @@ from pipeline.params import DatasetParams
 #: Categories fetched at once: small files are latency-bound (HEAD + GET each), so several
 #: in flight fill the link; large files are sliced by the download itself.
 PARALLEL_CATEGORIES = 6
+#: Seconds Ctrl-C waits for the downloads in flight to stop at their next chunk.
+STOP_GRACE = 2.0
 
 
 def manifest_path(raw_dir: Path, category: str) -> Path:
@@ -100,61 +105,85 @@ def _line(number: int, total: int, category: str, manifest: dict, seconds: float
     )
 
 
+class _Bytes:
+    """One bytes bar (rate, total so far) over every download in flight, on a terminal."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bar = tqdm(
+            unit="B", unit_scale=True, unit_divisor=1024, desc="download",
+            disable=not sys.stderr.isatty(), leave=False,
+        )  # fmt: skip
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self._bar.update(count)
+
+    def say(self, line: str) -> None:
+        with self._lock:
+            self._bar.write(line, file=sys.stdout)
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
 def fetch_all(dataset: DatasetParams, categories: list[str], raw_dir: Path) -> None:
     """Download `categories` several at a time; one line per finished category.
 
     On a failure no new category starts, those in flight finish (and are kept), then the first
-    error is raised. On Ctrl-C the process exits at once: every finished category is recorded
-    by its manifest and every partial file resumes on the next run.
+    error is raised. On Ctrl-C the downloads in flight stop at their next chunk: every
+    finished category is recorded by its manifest and every partial file resumes next time.
     """
-    started = {}
+    stop = threading.Event()
+    progress = _Bytes()
+    pending = iter(categories)
+    running: dict[Future, tuple[str, float]] = {}
     first_error: PipelineError | None = None
+    done = 0
+
+    def submit(pool: ThreadPoolExecutor) -> None:
+        for category in pending:
+            future = pool.submit(
+                download_category, dataset.base_url, dataset.drawings, category, raw_dir,
+                dataset.limit, progress=False, on_bytes=progress.add, stop=stop,
+            )  # fmt: skip
+            running[future] = (category, time.monotonic())
+            return
+
     with ThreadPoolExecutor(PARALLEL_CATEGORIES) as pool:
-        pending = iter(categories)
-        running: dict[Future, str] = {}
-        done_count = 0
-
-        def submit() -> None:
-            for category in pending:
-                started[category] = time.monotonic()
-                running[
-                    pool.submit(
-                        download_category,
-                        dataset.base_url,
-                        dataset.drawings,
-                        category,
-                        raw_dir,
-                        dataset.limit,
-                        progress=False,
-                    )
-                ] = category
-                return
-
         try:
             for _ in range(PARALLEL_CATEGORIES):
-                submit()
+                submit(pool)
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    category = running.pop(future)
+                    category, started = running.pop(future)
                     try:
                         manifest = future.result()
                     except PipelineError as exc:
                         first_error = first_error or exc
                         continue
-                    done_count += 1
-                    seconds = time.monotonic() - started[category]
-                    print(_line(done_count, len(categories), category, manifest, seconds))
-                    sys.stdout.flush()
+                    done += 1
+                    seconds = time.monotonic() - started
+                    progress.say(_line(done, len(categories), category, manifest, seconds))
                     if first_error is None:
-                        submit()
+                        submit(pool)
         except KeyboardInterrupt:
+            stop.set()
+            _, stuck = wait(running, timeout=STOP_GRACE)
+            progress.close()
             print(
-                f"download: interrupted after {done_count} of {len(categories)} categories; "
-                "finished ones are kept, partial files resume: run `dvc repro` again",
+                f"download: interrupted after {done} of {len(categories)} categories; "
+                "finished ones are kept and partial files resume: run `dvc repro` again",
                 file=sys.stderr,
             )
-            os._exit(130)
+            if stuck:  # a stalled connection ends only at its read timeout: do not wait for it
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130)
+            raise SystemExit(130) from None
+    progress.close()
     if first_error is not None:
         raise first_error
 

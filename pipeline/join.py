@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
-from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import (
+    Executor,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -357,6 +363,7 @@ def run_join(
     summary_path: Path,
     verify_sample: int = 300,
     compiled: bool = True,
+    workers: int = 1,
 ) -> dict:
     """Join the categories whose inputs or recipe changed; keep, restore or set aside the rest;
     write the summary JSON of all of them.
@@ -364,6 +371,8 @@ def run_join(
     Each partition is written atomically and recorded in its own footer, so a run that fails
     or is killed keeps every category it finished. `compiled=False` decodes every ndjson line
     with orjson instead of taking the compiled scanner's fast path (the tests compare them).
+    `workers` > 1 joins categories in that many worker processes (the command line uses every
+    core; as with any multiprocessing, a calling script needs its `if __name__` guard).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.remove_stale(out_dir.parent)
@@ -372,16 +381,17 @@ def run_join(
     shelf = incremental.Shelf("join", out_dir.parent.parent / ".stash", base=out_dir.parent)
     plan = incremental.plan(wanted, held_partitions(out_dir), shelf)
     print(plan.summary("join"))
-    width = len(str(len(plan.todo)))
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        for number, category in enumerate(plan.todo, 1):
-            files = category_files(raw_dir, drawings, category)
-            result = join_category(files, out_dir, pool, verify_sample, records[category], compiled)
-            print(
-                f"join [{number:>{width}}/{len(plan.todo)}] {category}: "
-                f"{result['drawings']:,} drawings" + _agreement(result)
-            )
-            sys.stdout.flush()
+    jobs = [
+        (category_files(raw_dir, drawings, c), out_dir, verify_sample, records[c], compiled)
+        for c in plan.todo
+    ]
+    width = len(str(len(jobs)))
+    for number, (category, result) in enumerate(_join_all(jobs, workers), 1):
+        print(
+            f"join [{number:>{width}}/{len(jobs)}] {category}: {result['drawings']:,} drawings"
+            + _agreement(result)
+        )
+        sys.stdout.flush()
     results = {c: read_footer(partition_path(out_dir, c))[1] for c in categories}
     checked = [r["alignment"]["agreement"] for r in results.values() if r["alignment"]]
     summary = {
@@ -392,6 +402,35 @@ def run_join(
     }
     atomic.write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
+
+
+#: Below this many categories to join, one process does them all (a worker costs its start-up).
+PROCESS_POOL_FROM = 4
+
+
+def _join_one(files: CategoryFiles, out_dir: Path, verify: int, record: str, compiled: bool):
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        return files.category, join_category(files, out_dir, pool, verify, record, compiled)
+
+
+def _join_all(jobs: list[tuple], workers: int) -> Iterator[tuple[str, dict]]:
+    """Join categories in turn, or on every core in worker processes when there are many (small
+    categories leave a core idle otherwise: the alignment check holds the GIL). On a failure
+    no new category starts and those in flight finish: each partition is complete or absent.
+    """
+    if len(jobs) < PROCESS_POOL_FROM or workers < 2:
+        for job in jobs:
+            yield _join_one(*job)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(_join_one, *job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def _agreement(result: dict) -> str:

@@ -152,3 +152,38 @@ def test_a_killed_download_resumes_and_keeps_finished_categories(project, isolat
         if ".part" in path.name or path.name.endswith(".tmp")
     ]
     assert leftovers == []
+
+
+def test_ctrl_c_stops_the_download_stage_and_the_next_run_resumes(project, isolated_env):
+    """SIGINT (Ctrl-C) while a download hangs: exit 130 with a message saying what is kept;
+    the partial file stays and the next run resumes it."""
+    stalled = "numpy_bitmap/fish.npy"
+    with GCSServer(project / "data" / "demo") as server:
+        set_param(project, "dataset.base_url", server.base_url)
+        server.faults.stall_after[stalled] = 50_000
+        with subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "download"],
+            cwd=project,
+            env=isolated_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as stage:
+            finished = 0
+            for line in stage.stdout:
+                finished += line.startswith("download [")
+                if finished == 5:
+                    break
+            assert server.stalled.wait(30)
+            part = project / "data/raw" / f"{stalled}.part"
+            wait_for(lambda: part.is_file() and part.stat().st_size == 50_000)
+            stage.send_signal(signal.SIGINT)
+            _, err = stage.communicate(timeout=60)
+        assert stage.returncode == 130
+        assert "interrupted after" in err and "partial files resume" in err
+        server.release.set()
+        server.reset_counts()
+        output = run([sys.executable, "-m", "pipeline", "download"], project, isolated_env).stdout
+        assert "download [1/1] fish" in output
+        size = (project / "data/demo" / stalled).stat().st_size
+        assert server.served[stalled] == size - 50_000

@@ -38,10 +38,8 @@ def _ndjson(n: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
+def make_src(root: Path) -> Path:
     """A folder in Google's layout: bitmaps (made here) and synthetic drawings for `cat`."""
-    root = tmp_path / "src"
     rng = np.random.default_rng(7)
     (root / "numpy_bitmap").mkdir(parents=True)
     for name in ("cat", "The Eiffel Tower"):
@@ -51,11 +49,19 @@ def src(tmp_path: Path) -> Path:
     return root
 
 
+def bucket(src: Path) -> GCSServer:
+    """The bucket: `src` first, then the real heads (raw/ and simplified/) where present."""
+    return GCSServer(*([src, HEADS / "heads-only"] if not HEADS.is_dir() else [src, HEADS]))
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    return make_src(tmp_path / "src")
+
+
 @pytest.fixture
 def server(src: Path) -> Iterator[GCSServer]:
-    """The bucket: `src` first, then the real heads (raw/ and simplified/) where present."""
-    roots = [src, HEADS / "heads-only"] if not HEADS.is_dir() else [src, HEADS]
-    with GCSServer(*roots) as gcs:
+    with bucket(src) as gcs:
         yield gcs
 
 
@@ -125,7 +131,7 @@ def test_persistent_503_gives_up_after_bounded_tries(server: GCSServer, tmp_path
         download_category(
             server.base_url, "simplified", "cat", tmp_path, progress=False, retry=FAST
         )
-    assert len(server.requests) == 4
+    assert [m for m, o, _ in server.requests if o == NPY] == ["HEAD"] * 4
     assert not (tmp_path / NPY).exists()
 
 
