@@ -53,12 +53,6 @@ READ_AHEAD = 2
 HEADLINE_COUNTRIES = 5
 
 
-def read_partition(path: Path) -> pa.Table:
-    """The columns the profile needs from one partition file, all at once (pq.read_table would
-    import pandas, half a second)."""
-    return pq.ParquetFile(path).read(columns=list(COLUMNS))
-
-
 def _row_group_bitmaps(file: pq.ParquetFile) -> Iterator[np.ndarray]:
     """The file's bitmaps one row group at a time, the next ones read (decompressed, on every
     core) while this one is summed: at most READ_AHEAD + 1 row groups in memory."""

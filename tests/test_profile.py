@@ -7,6 +7,7 @@ import math
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import read_lines
 
@@ -95,6 +96,15 @@ def test_known_answers(chunk):
     # the Wilson interval at 0 and n successes: exactly 0 and 1 at the ends
     assert gb["recognized_low"] == 0.0 and 0 < gb["recognized_high"] < 1
     assert jp["recognized_high"] == 1.0 and 0 < jp["recognized_low"] < 1
+
+
+@pytest.mark.parametrize("row_group", [1, 2, 4, 100])
+def test_a_file_read_row_group_by_row_group_gives_the_same_profile(tmp_path, row_group):
+    table = store_table(KNOWN)
+    path = tmp_path / "part-0.parquet"
+    pq.write_table(table, path, row_group_size=row_group)
+    assert pq.ParquetFile(path).num_row_groups == -(-len(KNOWN) // row_group)
+    assert profile_partition("house", path).equals(profile_category("house", table))
 
 
 def test_simplified_drawings_have_no_duration():
