@@ -101,3 +101,21 @@ def test_dvc_yaml_lists_the_profile_code():
 
     deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["profile"]["deps"]
     assert {f"pipeline/{name}" for name in PROFILE_CODE} <= set(deps)
+
+
+def test_keys_do_not_depend_on_where_the_clone_is(tmp_path):
+    """The same code in another folder has the same fingerprint (so a fresh clone rebuilds the
+    committed dvc.lock); other code does not."""
+    from pipeline import incremental
+
+    for folder in ("one", "two/deeper"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "a.py").write_text("x = 1\n")
+        (tmp_path / folder / "b.py").write_text("y = 2\n")
+    one, two = (
+        incremental.fingerprint([tmp_path / f / "a.py", tmp_path / f / "b.py"])
+        for f in ("one", "two/deeper")
+    )
+    assert one == two
+    (tmp_path / "two/deeper/b.py").write_text("y = 3\n")
+    assert incremental.fingerprint([tmp_path / "two/deeper" / n for n in ("a.py", "b.py")]) != one
