@@ -53,18 +53,21 @@ READ_AHEAD = 2
 HEADLINE_COUNTRIES = 5
 
 
-def _row_group_bitmaps(file: pq.ParquetFile) -> Iterator[np.ndarray]:
+def _read_bitmaps(path: Path, row_group: int) -> pa.Table:
+    """One row group's bitmaps, through a reader of its own: a ParquetFile is not safe to read
+    from two threads at once (its read cache mixes their ranges up)."""
+    return pq.ParquetFile(path).read_row_group(row_group, ["bitmap"])
+
+
+def _row_group_bitmaps(path: Path, groups: int) -> Iterator[np.ndarray]:
     """The file's bitmaps one row group at a time, the next ones read (decompressed, on every
     core) while this one is summed: at most READ_AHEAD + 1 row groups in memory."""
-    groups = file.num_row_groups
     with ThreadPoolExecutor(READ_AHEAD) as pool:
-        pending = deque(
-            pool.submit(file.read_row_group, i, ["bitmap"]) for i in range(min(READ_AHEAD, groups))
-        )
+        pending = deque(pool.submit(_read_bitmaps, path, i) for i in range(min(READ_AHEAD, groups)))
         for number in range(groups):
             table = pending.popleft().result()
             if number + READ_AHEAD < groups:
-                pending.append(pool.submit(file.read_row_group, number + READ_AHEAD, ["bitmap"]))
+                pending.append(pool.submit(_read_bitmaps, path, number + READ_AHEAD))
             yield from bitmap_blocks(table["bitmap"])
 
 
@@ -221,7 +224,7 @@ def profile_partition(category: str, path: Path) -> pa.Table:
     """A partition file's profile, its bitmaps read one row group at a time."""
     file = pq.ParquetFile(path)
     scalars = file.read(columns=[name for name in COLUMNS if name != "bitmap"])
-    return profile_category(category, scalars, _row_group_bitmaps(file))
+    return profile_category(category, scalars, _row_group_bitmaps(path, file.num_row_groups))
 
 
 def combine(profiles: Iterable[pa.Table]) -> pa.Table:
