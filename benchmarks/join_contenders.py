@@ -48,8 +48,12 @@ def naive(root: Path, fmt: str, out: Path) -> None:
 
 
 def ours(root: Path, fmt: str, out: Path) -> None:
+    import shutil
+
     from pipeline.join import run_join
 
+    # the join keeps a partition it already holds: every run must start from nothing
+    shutil.rmtree(out / "ours", ignore_errors=True)
     run_join(root, fmt, ("octopus",), out / "ours", out / "ours.json")
 
 

@@ -11,6 +11,7 @@ BENCHMARKS = [
     "bench_parsers.py",
     "bench_join.py",
     "bench_sample.py",
+    "bench_profile.py",
     "bench_download.py",
     "bench_report.py",
     "bench_scale.py",

@@ -37,6 +37,21 @@ def _join(args: argparse.Namespace) -> None:
     print(f"joined {summary['drawings']:,} drawings into {layout.PROCESSED_DIR}")
 
 
+def _profile(args: argparse.Namespace) -> None:
+    from pipeline.profile_stage import run_profile
+
+    params = load_params(args.params)
+    profile = run_profile(
+        layout.PROCESSED_DIR,
+        params.dataset.categories,
+        layout.PROFILE_DIR,
+        layout.REPORTS_DIR / "profile.json",
+        layout.REPORTS_DIR / "profile_recognized.json",
+        params.profile.min_drawings,
+    )
+    print(f"profiled {profile.num_rows:,} (category, country) pairs into {layout.PROFILE_DIR}")
+
+
 def _sample(args: argparse.Namespace) -> None:
     from pipeline.sample import run_sample
 
@@ -57,7 +72,12 @@ def _report(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     run_report(
-        layout.SAMPLE_PATH, JOIN_SUMMARY, params, layout.REPORTS_DIR, layout.RAW_DIR / "manifest"
+        layout.SAMPLE_PATH,
+        JOIN_SUMMARY,
+        params,
+        layout.REPORTS_DIR,
+        layout.RAW_DIR / "manifest",
+        layout.PROFILE_DIR / "profile.parquet",
     )
     print(f"wrote {layout.REPORTS_DIR / params.report.name}.html and .png")
 
@@ -78,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(run=_download)
     stages.add_parser("join", help="join bitmaps with metadata into Parquet").set_defaults(
         run=_join
+    )
+    stages.add_parser("profile", help="profile every category per country").set_defaults(
+        run=_profile
     )
     stages.add_parser("sample", help="choose the drawings for the report").set_defaults(run=_sample)
     stages.add_parser("report", help="build the HTML report and metrics").set_defaults(run=_report)

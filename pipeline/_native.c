@@ -5,7 +5,9 @@
  * bytes once, reads the metadata in Google's key order (plain strings, a 64-bit key_id) and
  * checks the drawing strictly (strokes of k lists of numbers, the lists of one stroke equally
  * long, the line closed right after the drawing) while counting strokes, points and the raw
- * duration. Lines of any other shape are flagged for the complete decoder in drawings.py.
+ * duration, and computing the first stroke's signed area (the shoelace formula, closing edge
+ * included; in the file's y-down coordinates positive means clockwise on screen). Lines of
+ * any other shape are flagged for the complete decoder in drawings.py.
  * It runs without the GIL, so threads scan parts of one file on every core.
  *
  * rdp_keep: Ramer-Douglas-Peucker on one stroke.
@@ -17,9 +19,13 @@
  * drawing, where the sample stage simplifies up to 100,000 of them. Step for step it is the
  * numpy recipe it replaced (the same libm hypot, numpy's sequential cumsum, arange and interp
  * formulas, rint), so it gives the same integers.
+ *
+ * group_sums: the profile's per-country sums of bitmaps, one pass over the rows (numpy needs
+ * a gather per country: 3x slower, measured in pipeline/profile.py's docstring).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,7 +55,7 @@ static int column_put(Column *column, const void *value, size_t size)
 
 /* The columns scan_lines returns, in this order. */
 enum {
-    STARTS, LENGTHS, STROKES, POINTS, DURATIONS, RECOGNIZED, KEY_IDS, SHAPED,
+    STARTS, LENGTHS, STROKES, POINTS, DURATIONS, RECOGNIZED, KEY_IDS, SHAPED, AREAS,
     WORD_ENDS, COUNTRY_ENDS, TIME_ENDS, WORDS, COUNTRIES, TIMES, COLUMNS
 };
 
@@ -87,33 +93,37 @@ static int is_digit(uint8_t byte)
     return byte >= '0' && byte <= '9';
 }
 
-/* Index after the number at buf[i], or -1. Google writes -?(0|[1-9][0-9]*)(.[0-9]+)?; numbers
- * with an exponent or too many digits for a double (which the decoder rejects as infinite) are
- * left to the decoder. */
-static Py_ssize_t json_number(const uint8_t *buf, Py_ssize_t i, Py_ssize_t n)
+/* m / 10^k rounded to the nearest double, for m < 10^19 and k <= 19; NAN when that needs the
+ * slow way (strtod). Up to 15 digits, m and 10^k are exact doubles, so one division rounds
+ * correctly (Clinger's fast path). Longer mantissas (raw files hold float32 values printed
+ * with 17 digits) are divided in x87 extended precision, exact operands rounded once to 64
+ * bits, then rounded to 53: that second rounding errs only if the first landed exactly
+ * halfway between two doubles (the 11 bits dropped are 10000000000), which is checked. */
+static double decimal_value(uint64_t m, int digits, int k)
 {
-    if (i < n && buf[i] == '-')
-        i++;
-    if (i >= n || !is_digit(buf[i]))
-        return -1;
-    Py_ssize_t integer = i;
-    if (buf[i++] != '0')
-        while (i < n && is_digit(buf[i]))
-            i++;
-    if (i - integer > 300)
-        return -1;
-    if (i < n && buf[i] == '.') {
-        if (++i >= n || !is_digit(buf[i]))
-            return -1;
-        while (i < n && is_digit(buf[i]))
-            i++;
-    }
-    if (i < n && (buf[i] == 'e' || buf[i] == 'E'))
-        return -1;
-    return i;
+    static const double powers[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    if (digits <= 15 && k <= 15)
+        return k ? (double)m / powers[k] : (double)m;
+#if LDBL_MANT_DIG == 64 && defined(__x86_64__)
+    static const long double long_powers[] = {
+        1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+        1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L};
+    long double wide = (long double)m / long_powers[k];
+    uint64_t significand;
+    memcpy(&significand, &wide, sizeof significand); /* x87: the low 8 bytes, explicit 1 */
+    if ((significand & 0x7FF) == 0x400)
+        return NAN;
+    return (double)wide;
+#else
+    (void)m;
+    (void)k;
+    return NAN;
+#endif
 }
 
-/* The value of the JSON number in buf[start:end], correctly rounded; NAN if it is too long. */
+/* The value of the JSON number in buf[start:end] (valid, no exponent), correctly rounded; NAN if
+ * it is too long. */
 static double number_value(const uint8_t *buf, Py_ssize_t start, Py_ssize_t end)
 {
     char text[64];
@@ -124,16 +134,150 @@ static double number_value(const uint8_t *buf, Py_ssize_t start, Py_ssize_t end)
     return strtod(text, NULL);
 }
 
+#define INLINE static inline __attribute__((always_inline))
+
+/* Read digits while they last, into the mantissa (if any) while it has room (19 digits). */
+INLINE Py_ssize_t digit_run(const uint8_t *buf, Py_ssize_t i, Py_ssize_t n,
+                                   uint64_t *mantissa, int *digits)
+{
+    for (; i < n && is_digit(buf[i]); i++)
+        if (mantissa != NULL && ++*digits <= 19)
+            *mantissa = *mantissa * 10 + (buf[i] - '0');
+    return i;
+}
+
+/* Index after the number at buf[i], or -1; its value in *value when value is not NULL. Google
+ * writes -?(0|[1-9][0-9]*)(.[0-9]+)?; numbers with an exponent or too many digits for a double
+ * (which the decoder rejects as infinite) are left to the decoder. Inlined at each call, so the
+ * numbers whose value is not needed (all but the first stroke's) cost no arithmetic. */
+INLINE Py_ssize_t json_number(const uint8_t *buf, Py_ssize_t i, Py_ssize_t n, double *value)
+{
+    Py_ssize_t start = i;
+    uint64_t mantissa = 0, *accumulate = value != NULL ? &mantissa : NULL;
+    int digits = 0, fraction = 0;
+    if (i < n && buf[i] == '-')
+        i++;
+    if (i >= n || !is_digit(buf[i]))
+        return -1;
+    Py_ssize_t integer = i;
+    uint8_t lead = buf[i++];
+    mantissa = lead - '0';
+    digits = 1;
+    if (lead != '0')
+        i = digit_run(buf, i, n, accumulate, &digits);
+    if (i - integer > 300)
+        return -1;
+    if (i < n && buf[i] == '.') {
+        if (++i >= n || !is_digit(buf[i]))
+            return -1;
+        Py_ssize_t point = i;
+        i = digit_run(buf, i, n, accumulate, &digits);
+        fraction = (int)(i - point);
+    }
+    if (i < n && (buf[i] == 'e' || buf[i] == 'E'))
+        return -1;
+    if (value != NULL) {
+        double v = digits <= 19 ? decimal_value(mantissa, digits, fraction) : NAN;
+        if (isnan(v))
+            v = number_value(buf, start, i);
+        else if (buf[start] == '-')
+            v = -v;
+        *value = v;
+    }
+    return i;
+}
+
 typedef struct {
     int32_t strokes, points;
     int64_t duration;
+    double area;
 } Drawing;
 
+/* The first stroke's signed area, computed while its numbers go by: the xs are kept, then each
+ * y closes one edge of the shoelace sum. drawings.first_stroke_area sums in the same order, so
+ * the two agree to the bit (the build turns off fused multiply-adds, which would round once
+ * where Python rounds twice). */
+typedef struct {
+    Column xs; /* doubles, reused from line to line */
+    Py_ssize_t count;
+    double first_y, previous_y, sum;
+} Shoelace;
+
+/* Take `value`, point `point` of list `list` (0: x, 1: y) of the first stroke; 0, or -1 to
+ * hand the line to the decoder (an overlong number, no memory: the decoder decides). */
+static int shoelace_put(Shoelace *s, int list, Py_ssize_t point, double value)
+{
+    if (isnan(value))
+        return -1;
+    if (list == 0) {
+        if (point == 0)
+            s->xs.size = 0;
+        s->count = point + 1;
+        return column_put(&s->xs, &value, sizeof value);
+    }
+    if (point >= s->count)
+        return 0; /* more ys than xs: the line is rejected anyway */
+    const double *xs = (const double *)s->xs.data;
+    if (point == 0) {
+        s->first_y = value;
+        s->sum = 0.0;
+    } else {
+        s->sum += xs[point - 1] * value - xs[point] * s->previous_y;
+    }
+    s->previous_y = value;
+    return 0;
+}
+
+static double shoelace_area(const Shoelace *s)
+{
+    const double *xs = (const double *)s->xs.data;
+    Py_ssize_t last = s->count - 1;
+    return (s->sum + (xs[last] * s->first_y - xs[0] * s->previous_y)) * 0.5;
+}
+
+/* One list of numbers at buf[i]; the index after it, or -1. Counts its numbers; with a
+ * shoelace, hands it each value as list `list` of the first stroke; with `times`, keeps the
+ * spans of its first and last number. Inlined at each call, so each list pays only for what
+ * it needs. */
+INLINE Py_ssize_t scan_list(const uint8_t *buf, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *count,
+                            Shoelace *shoelace, int list, Py_ssize_t times[4])
+{
+    Py_ssize_t found = 0;
+    if (i >= n || buf[i++] != '[')
+        return -1;
+    for (;;) {
+        Py_ssize_t start = i;
+        double value;
+        i = json_number(buf, i, n, shoelace != NULL ? &value : NULL);
+        if (i < 0 || i >= n)
+            return -1;
+        if (shoelace != NULL && shoelace_put(shoelace, list, found, value))
+            return -1;
+        if (times != NULL) {
+            if (found == 0) {
+                times[0] = start;
+                times[1] = i;
+            }
+            times[2] = start;
+            times[3] = i;
+        }
+        found++;
+        uint8_t separator = buf[i++];
+        if (separator == ']')
+            break;
+        if (separator != ',')
+            return -1;
+    }
+    *count = found;
+    return i;
+}
+
 /* Check the drawing opening at buf[i] (`lists` lists per stroke); index after it, or -1. */
-static Py_ssize_t scan_drawing(Text t, Py_ssize_t i, int lists, Drawing *drawing)
+static Py_ssize_t scan_drawing(Text t, Py_ssize_t i, int lists, Drawing *drawing,
+                               Shoelace *shoelace)
 {
     const uint8_t *buf = t.buf;
-    Py_ssize_t n = t.n, first_start = -1, first_end = 0, last_start = 0, last_end = 0;
+    Py_ssize_t n = t.n, first[4] = {0}, last[4] = {0};
     int64_t strokes = 0, points = 0;
     if (i >= n || buf[i++] != '[')
         return -1;
@@ -145,35 +289,22 @@ static Py_ssize_t scan_drawing(Text t, Py_ssize_t i, int lists, Drawing *drawing
             Py_ssize_t count = 0;
             if (list > 0 && (i >= n || buf[i++] != ','))
                 return -1;
-            if (i >= n || buf[i++] != '[')
-                return -1;
-            for (;;) {
-                Py_ssize_t start = i;
-                uint8_t separator;
-                i = json_number(buf, i, n);
-                if (i < 0 || i >= n)
-                    return -1;
-                if (list == 2) { /* raw: the times */
-                    if (first_start < 0) {
-                        first_start = start;
-                        first_end = i;
-                    }
-                    last_start = start;
-                    last_end = i;
-                }
-                count++;
-                separator = buf[i++];
-                if (separator == ']')
-                    break;
-                if (separator != ',')
-                    return -1;
-            }
-            if (length >= 0 && count != length)
+            if (list == 2) /* raw: the times */
+                i = scan_list(buf, i, n, &count, NULL, list, strokes == 0 ? first : last);
+            else if (strokes == 0)
+                i = scan_list(buf, i, n, &count, shoelace, list, NULL);
+            else
+                i = scan_list(buf, i, n, &count, NULL, list, NULL);
+            if (i < 0 || (length >= 0 && count != length))
                 return -1;
             length = count;
         }
         if (i >= n || buf[i++] != ']')
             return -1;
+        if (strokes == 0) {
+            drawing->area = shoelace_area(shoelace);
+            memcpy(last, first, sizeof last);
+        }
         strokes++;
         points += length;
         if (strokes > INT32_MAX || points > INT32_MAX || i >= n)
@@ -183,8 +314,8 @@ static Py_ssize_t scan_drawing(Text t, Py_ssize_t i, int lists, Drawing *drawing
             drawing->points = (int32_t)points;
             drawing->duration = 0;
             if (lists == 3) {
-                double duration = number_value(buf, last_start, last_end) -
-                                  number_value(buf, first_start, first_end);
+                double duration = number_value(buf, last[2], last[3]) -
+                                  number_value(buf, first[0], first[1]);
                 if (!(fabs(duration) < 9e18)) /* NAN, or no int64: the decoder decides */
                     return -1;
                 drawing->duration = (int64_t)duration;
@@ -238,7 +369,8 @@ static Py_ssize_t scan_metadata(Text t, Py_ssize_t i, Metadata *meta)
 }
 
 /* Scan the lines that begin in buf[start:end]; 0, or -1 when out of memory. */
-static int scan(Text t, Py_ssize_t start, Py_ssize_t end, int lists, Column *columns)
+static int scan(Text t, Py_ssize_t start, Py_ssize_t end, int lists, Column *columns,
+                Shoelace *shoelace)
 {
     static const int32_t zero = 0;
     for (int text = 0; text < 3; text++)
@@ -247,11 +379,11 @@ static int scan(Text t, Py_ssize_t start, Py_ssize_t end, int lists, Column *col
     Py_ssize_t i = start;
     while (i < end && i < t.n) {
         Metadata meta;
-        Drawing drawing = {0, 0, 0};
+        Drawing drawing = {0, 0, 0, 0.0};
         uint8_t shaped = 0;
         Py_ssize_t line_end = -1, drawing_start = scan_metadata(t, i, &meta);
         if (drawing_start >= 0) {
-            Py_ssize_t after = scan_drawing(t, drawing_start, lists, &drawing);
+            Py_ssize_t after = scan_drawing(t, drawing_start, lists, &drawing, shoelace);
             if (after >= 0 && after < t.n && t.buf[after] == '}' &&
                 (after + 1 == t.n || t.buf[after + 1] == '\n')) {
                 line_end = after + 1;
@@ -262,7 +394,7 @@ static int scan(Text t, Py_ssize_t start, Py_ssize_t end, int lists, Column *col
             const uint8_t *newline = memchr(t.buf + i, '\n', t.n - i);
             line_end = newline ? newline - t.buf : t.n;
             memset(&meta, 0, sizeof meta);
-            drawing = (Drawing){0, 0, 0};
+            drawing = (Drawing){0, 0, 0, 0.0};
         }
         int64_t line_start = i;
         int32_t length = (int32_t)(line_end - i);
@@ -273,7 +405,8 @@ static int scan(Text t, Py_ssize_t start, Py_ssize_t end, int lists, Column *col
                      column_put(&columns[DURATIONS], &drawing.duration, 8) |
                      column_put(&columns[RECOGNIZED], &meta.recognized, 1) |
                      column_put(&columns[KEY_IDS], &meta.key_id, 8) |
-                     column_put(&columns[SHAPED], &shaped, 1);
+                     column_put(&columns[SHAPED], &shaped, 1) |
+                     column_put(&columns[AREAS], &drawing.area, 8);
         for (int text = 0; text < 3; text++) {
             Column *data = &columns[WORDS + text];
             Py_ssize_t size = meta.spans[2 * text + 1] - meta.spans[2 * text];
@@ -302,12 +435,15 @@ static PyObject *scan_lines(PyObject *Py_UNUSED(module), PyObject *args)
     }
     Column columns[COLUMNS];
     memset(columns, 0, sizeof columns);
+    Shoelace shoelace;
+    memset(&shoelace, 0, sizeof shoelace);
     Text text = {view.buf, view.len};
     int status;
     Py_BEGIN_ALLOW_THREADS
-    status = scan(text, start < 0 ? 0 : start, end, lists, columns);
+    status = scan(text, start < 0 ? 0 : start, end, lists, columns, &shoelace);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
+    free(shoelace.xs.data);
     PyObject *result = status ? PyErr_NoMemory() : PyTuple_New(COLUMNS);
     for (int c = 0; c < COLUMNS; c++) {
         if (result != NULL) {
@@ -395,6 +531,47 @@ static PyObject *rdp_keep(PyObject *Py_UNUSED(module), PyObject *args)
     PyBuffer_Release(&keep);
     Py_XINCREF(result);
     return result;
+}
+
+/* into[j] += row[j]: the pointers never overlap, so the compiler may vectorise. */
+static void add_row(int64_t *restrict into, const uint8_t *restrict row, Py_ssize_t width)
+{
+    for (Py_ssize_t j = 0; j < width; j++)
+        into[j] += row[j];
+}
+
+/* sums[groups[i]] += rows[i], for rows of `width` bytes and int64 sums. */
+static PyObject *group_sums(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer rows, groups, sums;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*y*w*n", &rows, &groups, &sums, &width))
+        return NULL;
+    Py_ssize_t n = groups.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t count = width > 0 ? sums.len / (width * (Py_ssize_t)sizeof(int64_t)) : 0;
+    int bad = width <= 0 || rows.len != n * width ||
+              sums.len != count * width * (Py_ssize_t)sizeof(int64_t);
+    if (!bad) {
+        const uint8_t *row = rows.buf;
+        const int64_t *group = groups.buf;
+        int64_t *total = sums.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n && !bad; i++, row += width) {
+            if (group[i] < 0 || group[i] >= count) {
+                bad = 1;
+                break;
+            }
+            add_row(total + group[i] * width, row, width);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&groups);
+    PyBuffer_Release(&sums);
+    if (bad)
+        return PyErr_Format(PyExc_ValueError, "group_sums: rows must be n x width bytes, groups "
+                                              "n int64 in [0, count), sums count x width int64");
+    Py_RETURN_NONE;
 }
 
 /* One growing array of doubles per quantity, freed together. */
@@ -738,10 +915,11 @@ done:
 
 static PyMethodDef methods[] = {
     {"scan_lines", scan_lines, METH_VARARGS,
-     "scan_lines(buffer, start, end, lists) -> 14 bytes objects: per line start (int64), "
+     "scan_lines(buffer, start, end, lists) -> 15 bytes objects: per line start (int64), "
      "length (int32), strokes (int32), points (int32), duration (int64), recognized (uint8), "
-     "key_id (uint64), in Google's shape (uint8); word, countrycode and timestamp as Arrow "
-     "offsets (int32, n + 1) and then their bytes. Lines not in Google's shape have zeros."},
+     "key_id (uint64), in Google's shape (uint8), first stroke's signed area (float64); word, "
+     "countrycode and timestamp as Arrow offsets (int32, n + 1) and then their bytes. Lines "
+     "not in Google's shape have zeros."},
     {"rdp_keep", rdp_keep, METH_VARARGS,
      "rdp_keep(points, keep, epsilon): Ramer-Douglas-Peucker over float64 (n, 2) points; "
      "sets keep (uint8, n) to 1 for the points kept."},
@@ -753,6 +931,9 @@ static PyMethodDef methods[] = {
      "raw drawing ([[xs, ys(, ts)], ...]): the kept points' x and y (uint8 bytes), their times "
      "in ms since the first point (int32 bytes; None unless timed) and each stroke's "
      "exclusive end (int32 bytes)."},
+    {"group_sums", group_sums, METH_VARARGS,
+     "group_sums(rows, groups, sums, width): sums[groups[i]] += rows[i] for n rows of width "
+     "bytes, groups n int64, sums (count, width) int64 (C-contiguous)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,15 +1,17 @@
 """Parse Google's ndjson drawing files: metadata and stroke statistics, line by line, in ranges.
 
 Lines in Google's own shape take a fast path: a compiled scanner (pipeline/_native.c) checks the
-strokes' structure and counts them without decoding, and reads the metadata in Google's key
-order straight into Arrow buffers. Any other line is decoded in full with orjson, which
-accepts it or names what is wrong (benchmarks/bench_join.py has the measurements). Files are
-split into byte ranges at line boundaries so that several threads can share one file.
+strokes' structure and counts them without decoding (computing the first stroke's signed area on
+the way), and reads the metadata in Google's key order straight into Arrow buffers. Any other
+line is decoded in full with orjson, which accepts it or names what is wrong
+(benchmarks/bench_join.py has the measurements). Files are split into byte ranges at line
+boundaries so that several threads can share one file.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ class Columns:
     strokes: list[int] = field(default_factory=list)
     points: list[int] = field(default_factory=list)
     duration_ms: list[int] = field(default_factory=list)
+    first_stroke_area: list[float] = field(default_factory=list)
     byte_offset: list[int] = field(default_factory=list)
     byte_length: list[int] = field(default_factory=list)
 
@@ -48,8 +51,29 @@ class LineError(Exception):
     reason: str
 
 
-def _stroke_stats(drawing: object, lists_per_stroke: int) -> tuple[int, int, int]:
-    """Strokes, points and duration (raw: last time minus first) of a decoded drawing."""
+def first_stroke_area(xs: list, ys: list) -> float:
+    """The signed area of a stroke's polygon (shoelace formula, closing edge included).
+
+    In the files' coordinates y grows downward, so a positive area is a stroke drawn clockwise
+    on screen. The sum runs in the order the compiled scanner uses, in doubles, so the two
+    agree to the bit.
+    """
+    for value in (*xs, *ys):
+        if type(value) not in (int, float):
+            raise ValueError(f"the first stroke holds {value!r}, not a number")
+    if not xs:
+        return 0.0
+    x = [float(value) for value in xs]
+    y = [float(value) for value in ys]
+    total = 0.0
+    for i in range(1, len(x)):
+        total += x[i - 1] * y[i] - x[i] * y[i - 1]
+    return (total + (x[-1] * y[0] - x[0] * y[-1])) * 0.5
+
+
+def _stroke_stats(drawing: object, lists_per_stroke: int) -> tuple[int, int, int, float]:
+    """Strokes, points, duration (raw: last time minus first) and the first stroke's signed
+    area of a decoded drawing."""
     if not isinstance(drawing, list) or not drawing:
         raise ValueError("drawing must be a non-empty list of strokes")
     points = 0
@@ -65,7 +89,10 @@ def _stroke_stats(drawing: object, lists_per_stroke: int) -> tuple[int, int, int
     if lists_per_stroke == 3:
         first, last = drawing[0][2], drawing[-1][2]
         duration = int(last[-1] - first[0]) if first and last else 0
-    return len(drawing), points, duration
+    area = first_stroke_area(drawing[0][0], drawing[0][1])
+    if not math.isfinite(area):
+        raise ValueError("the first stroke's coordinates are too large for a double")
+    return len(drawing), points, duration, area
 
 
 def _metadata(record: object, *, with_drawing: bool = True) -> dict:
@@ -88,7 +115,9 @@ def _metadata(record: object, *, with_drawing: bool = True) -> dict:
     return record
 
 
-def decode_line(line: bytes | bytearray, lists_per_stroke: int) -> tuple[dict, int, int, int]:
+def decode_line(
+    line: bytes | bytearray, lists_per_stroke: int
+) -> tuple[dict, int, int, int, float]:
     """The slow, complete way: decode the whole line. Raises on anything malformed."""
     record = _metadata(orjson.loads(line))
     return (record, *_stroke_stats(record["drawing"], lists_per_stroke))
@@ -132,13 +161,13 @@ def _scanned(path: Path, start: int, end: int, lists: int) -> pa.Table | None:
         mmap.mmap(handle.fileno(), end - base, offset=base, access=mmap.ACCESS_READ) as view,
     ):
         columns = _native.scan_lines(view, start - base, end - base, lists)
-    starts, lengths, strokes, points, durations, recognized, key_ids, shaped = (
+    starts, lengths, strokes, points, durations, recognized, key_ids, shaped, areas = (
         np.frombuffer(column, dtype)
-        for column, dtype in zip(columns[:8], _SCANNED_TYPES, strict=True)
+        for column, dtype in zip(columns[:9], _SCANNED_TYPES, strict=True)
     )
     if not shaped.all():
         return None
-    ends, texts = columns[8:11], columns[11:14]
+    ends, texts = columns[9:12], columns[12:15]
     table = pa.table(
         {
             "word": _text(ends[0], texts[0]),
@@ -149,6 +178,7 @@ def _scanned(path: Path, start: int, end: int, lists: int) -> pa.Table | None:
             "strokes": from_numpy(strokes),
             "points": from_numpy(points),
             "duration_ms": from_numpy(durations),
+            "first_stroke_area": from_numpy(areas),
             "byte_offset": from_numpy(starts + base),
             "byte_length": from_numpy(lengths),
         }
@@ -161,7 +191,17 @@ def _scanned(path: Path, start: int, end: int, lists: int) -> pa.Table | None:
 
 
 #: The numeric columns of `_native.scan_lines`, in its order.
-_SCANNED_TYPES = (np.int64, np.int32, np.int32, np.int32, np.int64, np.uint8, np.uint64, np.uint8)
+_SCANNED_TYPES = (
+    np.int64,
+    np.int32,
+    np.int32,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint64,
+    np.uint8,
+    np.float64,
+)
 
 
 def _decoded(path: Path, start: int, end: int, lists: int) -> pa.Table | LineError:
@@ -175,7 +215,7 @@ def _decoded(path: Path, start: int, end: int, lists: int) -> pa.Table | LineErr
         line_end = data.find(b"\n", line_start)
         line_end = len(data) if line_end < 0 else line_end
         try:
-            record, strokes, points, duration = decode_line(data[line_start:line_end], lists)
+            record, strokes, points, duration, area = decode_line(data[line_start:line_end], lists)
         except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
             return LineError(start + line_start, str(exc) or type(exc).__name__)
         values = (
@@ -187,6 +227,7 @@ def _decoded(path: Path, start: int, end: int, lists: int) -> pa.Table | LineErr
             strokes,
             points,
             duration,
+            area,
             start + line_start,
             line_end - line_start,
         )
@@ -205,6 +246,7 @@ _ROW_FIELDS = (
     "strokes",
     "points",
     "duration_ms",
+    "first_stroke_area",
     "byte_offset",
     "byte_length",
 )
@@ -221,6 +263,7 @@ def _table(columns: Columns) -> pa.Table:
             "strokes": pa.array(columns.strokes, pa.int32()),
             "points": pa.array(columns.points, pa.int32()),
             "duration_ms": pa.array(columns.duration_ms, pa.int64()),
+            "first_stroke_area": pa.array(columns.first_stroke_area, pa.float64()),
             "byte_offset": pa.array(columns.byte_offset, pa.int64()),
             "byte_length": pa.array(columns.byte_length, pa.int32()),
         }

@@ -35,10 +35,11 @@ def canonical(key: object) -> str:
 
 
 def fingerprint(paths: Iterable[str | Path]) -> str:
-    """SHA-256 over files' names and bytes: the code a piece is made with."""
+    """SHA-256 over files' names and bytes: the code a piece is made with. Names, not paths:
+    the same code in another clone (another folder) has the same fingerprint."""
     digest = hashlib.sha256()
-    for path in sorted(str(p) for p in paths):
-        digest.update(path.encode() + b"\0" + Path(path).read_bytes() + b"\0")
+    for path in sorted((Path(p) for p in paths), key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

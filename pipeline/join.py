@@ -112,7 +112,8 @@ def read_drawings(files: CategoryFiles, pool: Executor, compiled: bool = True) -
 
 
 def read_binary(path: Path, category: str) -> pa.Table:
-    """Every record of a .bin file: metadata, stroke statistics and byte spans."""
+    """Every record of a .bin file: metadata, stroke statistics, first strokes' areas and byte
+    spans."""
     data = path.read_bytes()
     found = np.array(list(binary.spans(data, path)), dtype=np.int64).reshape(-1, 4)
     key_ids, codes, recognized, seconds = binary.read_headers(data, found[:, 0])
@@ -128,6 +129,9 @@ def read_binary(path: Path, category: str) -> pa.Table:
             "strokes": schema.from_numpy(found[:, 2].astype(np.int32)),
             "points": schema.from_numpy(found[:, 3].astype(np.int32)),
             "duration_ms": pa.nulls(len(found), pa.int64()),
+            "first_stroke_area": schema.from_numpy(
+                binary.first_stroke_areas(data, found[:, 0], found[:, 2])
+            ),
             "byte_offset": schema.from_numpy(found[:, 0]),
             "byte_length": schema.from_numpy(found[:, 1].astype(np.int32)),
         }
@@ -166,6 +170,7 @@ def metadata_table(files: CategoryFiles, parsed: pa.Table) -> pa.Table:
             "strokes": parsed["strokes"],
             "points": parsed["points"],
             "duration_ms": duration,
+            "first_stroke_area": parsed["first_stroke_area"],
         }
     )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 RAW_DIR = Path("data/raw")
 PROCESSED_DIR = Path("data/processed/drawings")
 SAMPLE_PATH = Path("data/sample/sample.parquet")
+PROFILE_DIR = Path("data/profile")  # profile.parquet, and categories/ (one file per category)
 REPORTS_DIR = Path("reports")
 DEMO_DIR = Path("data/demo")
 GOOGLE_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full"

@@ -52,11 +52,17 @@ class ReportParams:
 
 
 @dataclass(frozen=True)
+class ProfileParams:
+    min_drawings: int = 30  # countries with fewer are left out of the views and headline figures
+
+
+@dataclass(frozen=True)
 class Params:
     dataset: DatasetParams
     sample: SampleParams
     report: ReportParams = field(default_factory=ReportParams)
     join: JoinParams = field(default_factory=JoinParams)
+    profile: ProfileParams = field(default_factory=ProfileParams)
 
 
 def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -150,6 +156,19 @@ def _join(raw: dict[str, Any]) -> JoinParams:
     return JoinParams(verify_sample=verify)
 
 
+def _profile(raw: dict[str, Any]) -> ProfileParams:
+    if "profile" not in raw:
+        return ProfileParams()
+    section = _section(raw, "profile")
+    value = section.get("min_drawings", ProfileParams.min_drawings)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParamError(
+            "profile.min_drawings",
+            f"must be a whole number of drawings, at least 1, got {value!r}",
+        )
+    return ProfileParams(min_drawings=value)
+
+
 def _sample(raw: dict[str, Any]) -> SampleParams:
     section = _section(raw, "sample")
     countries = _str_list(section, "countries", "sample")
@@ -191,6 +210,7 @@ _KNOWN_KEYS = {
     "sample": {"n", "seed", "countries", "recognized", "stratify"},
     "report": {"name", "title", "layout", "top_countries"},
     "join": {"verify_sample"},
+    "profile": {"min_drawings"},
 }
 
 
@@ -198,7 +218,13 @@ def parse_params(raw: Any) -> Params:
     """Validate an already-parsed params mapping."""
     if not isinstance(raw, dict):
         raise ParamError("(top level)", "must be a mapping of sections")
-    return Params(dataset=_dataset(raw), sample=_sample(raw), report=_report(raw), join=_join(raw))
+    return Params(
+        dataset=_dataset(raw),
+        sample=_sample(raw),
+        report=_report(raw),
+        join=_join(raw),
+        profile=_profile(raw),
+    )
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

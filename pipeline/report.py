@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from pipeline import atomic, contact_sheet
 from pipeline.params import Params
-from pipeline.reportkit import embedding, figures, page
+from pipeline.reportkit import embedding, figures, page, profile_view
 from pipeline.reportkit.drawings import (  # re-exported for tests and users' scripts
     Drawings,
     bitmaps_of,
@@ -33,6 +33,7 @@ class ReportInputs:
     sample: pa.Table
     provenance: Provenance
     params: Params
+    profile: pa.Table | None = None  # data/profile/profile.parquet: "How countries draw it"
 
     @property
     def total_drawings(self) -> int:
@@ -61,7 +62,19 @@ def render_html(
     params = inputs.params
     coords = coordinates_of(inputs, drawings) if coords is None else coords
     strokes = strokes_of(inputs.sample)
-    layout = figures.build_layout(drawings, strokes, coords, params.report.layout, backend=backend)
+    sections = ()
+    if inputs.profile is not None:
+        sections = (
+            profile_view.build_profile_view(
+                inputs.profile,
+                params.dataset.categories,
+                params.profile.min_drawings,
+                params.report.top_countries,
+            ),
+        )
+    layout = figures.build_layout(
+        drawings, strokes, coords, params.report.layout, sections, backend=backend
+    )
     shown = dict(zip(drawings.categories, drawings.category_counts().tolist(), strict=True))
     header = header_html(params, inputs.provenance, shown)
     return page.render_page(layout, page_title(params), header, webgl=backend == "webgl")
@@ -126,12 +139,17 @@ def country_counts(sample: pa.Table) -> list[dict]:
 
 
 def load_inputs(
-    sample_path: Path, join_summary: Path, params: Params, manifest_dir: Path | None = None
+    sample_path: Path,
+    join_summary: Path,
+    params: Params,
+    manifest_dir: Path | None = None,
+    profile_path: Path | None = None,
 ) -> ReportInputs:
     join = json.loads(join_summary.read_text(encoding="utf-8"))
     manifests = read_manifests(manifest_dir, params.dataset.categories)
     provenance = Provenance(total_drawings=join["drawings"], join=join, manifests=manifests)
-    return ReportInputs(pq.ParquetFile(sample_path).read(), provenance, params)
+    profile = pq.ParquetFile(profile_path).read() if profile_path is not None else None
+    return ReportInputs(pq.ParquetFile(sample_path).read(), provenance, params, profile)
 
 
 def run_report(
@@ -140,13 +158,15 @@ def run_report(
     params: Params,
     out_dir: Path,
     manifest_dir: Path | None = None,
+    profile_path: Path | None = None,
 ) -> dict:
     """Write reports/<name>.html, <name>.png, metrics.json and countries.json atomically.
 
     `manifest_dir` is the download stage's `data/raw/manifest`; without it the header says
-    that no manifest was given.
+    that no manifest was given. With `profile_path` (data/profile/profile.parquet) the page
+    has the section "How countries draw it".
     """
-    inputs = load_inputs(sample_path, join_summary, params, manifest_dir)
+    inputs = load_inputs(sample_path, join_summary, params, manifest_dir, profile_path)
     drawings = drawings_of(inputs)
     coords = coordinates_of(inputs, drawings)
     html_page = render_html(inputs, drawings, coords).encode("utf-8")

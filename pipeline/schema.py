@@ -21,6 +21,10 @@ DRAWINGS = pa.schema(
         pa.field("strokes", pa.int32(), nullable=False),
         pa.field("points", pa.int32(), nullable=False),
         pa.field("duration_ms", pa.int64()),  # raw drawings only: last time minus first
+        # The first stroke's signed area (shoelace, closing edge included) in the file's
+        # coordinates, y growing downward: positive = drawn clockwise on screen, 0 = no
+        # direction (a line, a dot). Computed by the join's scan; the profile reads it.
+        pa.field("first_stroke_area", pa.float64(), nullable=False),
     ]
 )
 
@@ -43,6 +47,26 @@ SAMPLE = pa.schema(
 )
 
 
+#: One row per (category, country) over every drawing of the store: `data/profile/profile.parquet`
+#: (pipeline/profile.py; the README explains each column).
+PROFILE = pa.schema(
+    [
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("countrycode", pa.string()),
+        pa.field("drawings", pa.int64(), nullable=False),
+        pa.field("recognized", pa.int64(), nullable=False),
+        pa.field("recognized_share", pa.float64(), nullable=False),
+        pa.field("recognized_low", pa.float64(), nullable=False),  # 95% Wilson score interval
+        pa.field("recognized_high", pa.float64(), nullable=False),
+        pa.field("strokes_median", pa.float64(), nullable=False),
+        pa.field("points_median", pa.float64(), nullable=False),
+        pa.field("duration_ms_median", pa.float64()),  # null unless the source is raw
+        pa.field("clockwise_share", pa.float64()),  # null when no first stroke has a direction
+        pa.field("mean_bitmap", pa.binary(BITMAP_BYTES), nullable=False),
+    ]
+)
+
+
 def from_numpy(values: np.ndarray) -> pa.Array:
     """A numeric or bool Arrow array over a numpy array's memory.
 
@@ -55,6 +79,24 @@ def from_numpy(values: np.ndarray) -> pa.Array:
         return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
     return pa.Array.from_buffers(
         pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)]
+    )
+
+
+def strings(values: list[str | None]) -> pa.Array:
+    """A string array from Python strings, without `pa.array`'s pandas import."""
+    data = [value.encode("utf-8") for value in values if value is not None]
+    lengths = np.array([0 if v is None else len(v.encode("utf-8")) for v in values], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    valid = np.array([value is not None for value in values], np.bool_)
+    return pa.Array.from_buffers(
+        pa.string(),
+        len(values),
+        [
+            pa.py_buffer(np.packbits(valid, bitorder="little")),
+            pa.py_buffer(offsets),
+            pa.py_buffer(b"".join(data)),
+        ],
+        null_count=int((~valid).sum()),
     )
 
 

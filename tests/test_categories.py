@@ -72,13 +72,13 @@ def wait_for(condition, timeout: float = 30) -> None:
 def test_adding_removing_and_readding_one_category(project, isolated_env):
     env = isolated_env
     set_param(project, "dataset.categories", FIVE)
-    assert ran(repro(project, env)) == {"download", "join", "sample", "report"}
+    assert ran(repro(project, env)) == {"download", "join", "profile", "sample", "report"}
     before = identities(project, FIVE)
 
     # Adding one: only it is downloaded and joined; the others' files are not touched.
     set_param(project, "dataset.categories", [*FIVE, "The Eiffel Tower"])
     output = repro(project, env)
-    assert ran(output) == {"download", "join", "sample", "report"}
+    assert ran(output) == {"download", "join", "profile", "sample", "report"}
     assert "download: 5 kept, 1 to do" in output
     assert re.search(r"download \[1/1\] The Eiffel Tower: 600 drawings", output)
     assert "join: 5 kept, 1 to do" in output

@@ -54,6 +54,9 @@ def test_shipped_params_load():
         ("report.name", "../escape", "plain file name"),
         ("join.verify_sample", -1, "from 0 (no check) to 100000"),
         ("join.verify_sample", "all", "from 0 (no check) to 100000"),
+        ("profile.min_drawings", 0, "at least 1"),
+        ("profile.min_drawings", "30", "at least 1"),
+        ("profile.min_drawings", True, "at least 1"),
     ],
 )
 def test_bad_value_names_the_parameter(key, value, expected):
@@ -93,3 +96,9 @@ def test_category_with_space_and_limit():
     params = parse_params(raw)
     assert params.dataset.categories == ("The Eiffel Tower",)
     assert params.dataset.limit == 500
+
+
+def test_profile_section_is_optional():
+    raw = with_value("sample.n", 10)
+    raw.pop("profile", None)
+    assert parse_params(raw).profile.min_drawings == 30

@@ -32,7 +32,7 @@ def set_param(project: Path, dotted: str, value) -> None:
 
 def test_repro_builds_the_report_and_reruns_only_what_changed(project, isolated_env):
     env = isolated_env
-    assert repro(project, env) == {"download", "join", "sample", "report"}
+    assert repro(project, env) == {"download", "join", "profile", "sample", "report"}
 
     html = project / "reports" / "quickdraw.html"
     assert html.stat().st_size > 100_000
@@ -145,7 +145,7 @@ def test_other_drawing_formats_build_the_same_report(project, isolated_env, draw
     set_param(project, "dataset.drawings", drawings)
     set_param(project, "dataset.extension", extension)
     set_param(project, "sample.n", 200)
-    assert repro(project, isolated_env) == {"download", "join", "sample", "report"}
+    assert repro(project, isolated_env) == {"download", "join", "profile", "sample", "report"}
     assert (project / "data" / "raw" / drawings / f"octopus.{extension}").is_file()
     summary = json.loads((project / "reports" / "join.json").read_text())
     assert summary["format"] == drawings

@@ -36,10 +36,13 @@ def scanned(line: bytes, lists: int) -> dict | None:
                 ("duration", np.int64),
                 ("recognized", np.uint8),
                 ("key_id", np.uint64),
+                ("shaped", np.uint8),
+                ("area", np.float64),
             ]
         )
     }
-    for name, ends, data in (("word", 8, 11), ("countrycode", 9, 12), ("timestamp", 10, 13)):
+    del value["shaped"]
+    for name, ends, data in (("word", 9, 12), ("countrycode", 10, 13), ("timestamp", 11, 14)):
         end = np.frombuffer(columns[ends], np.int32)[1]
         value[name] = columns[data][:end].decode("utf-8")
     return value
@@ -48,7 +51,7 @@ def scanned(line: bytes, lists: int) -> dict | None:
 def decoded(line: bytes, lists: int) -> dict | None:
     """What the decoder reads from one line, or None when it rejects the line."""
     try:
-        record, strokes, points, duration = decode_line(line, lists)
+        record, strokes, points, duration, area = decode_line(line, lists)
     except (orjson.JSONDecodeError, ValueError, TypeError):
         return None
     return {
@@ -59,6 +62,7 @@ def decoded(line: bytes, lists: int) -> dict | None:
         "duration": duration if lists == 3 else 0,
         "recognized": int(record["recognized"]),
         "key_id": int(record["key_id"]),
+        "area": area,
         "word": record["word"],
         "countrycode": record["countrycode"],
         "timestamp": record["timestamp"],
