@@ -22,7 +22,7 @@ import pyarrow as pa
 from pipeline import _native, binary
 from pipeline.errors import PipelineError
 from pipeline.render import simplify_flat
-from pipeline.schema import SAMPLE, from_numpy
+from pipeline.schema import SAMPLE, from_numpy, to_numpy
 
 COLUMNS = ("xs", "ys", "stroke_ends", "ts")
 BATCH = 256  # drawings per task of the thread pool
@@ -110,8 +110,8 @@ class Strokes:
     def from_sample(cls, sample: pa.Table) -> Strokes:
         def flat(name: str) -> tuple[np.ndarray, np.ndarray]:
             column = sample[name].combine_chunks()
-            offsets = column.offsets.to_numpy()
-            return column.values.to_numpy(), offsets  # values from offsets[0] on
+            offsets = to_numpy(column.offsets)
+            return to_numpy(column.values), offsets  # values from offsets[0] on
 
         xs, points = flat("xs")
         ys, _ = flat("ys")

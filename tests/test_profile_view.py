@@ -55,7 +55,7 @@ def built(tmp_path_factory, heads) -> tuple[Path, Path]:
     run_join(raw, "raw", CATEGORIES, store, root / "join.json", 0)
     profile_dir = root / "profile"
     run_profile(store, CATEGORIES, profile_dir, root / "p.json", root / "plot.json", MIN_DRAWINGS)
-    run_sample(store, CATEGORIES, params.sample, root / "sample.parquet")
+    run_sample(store, CATEGORIES, params.sample, root / "sample.parquet", raw, "raw")
     run_report(
         root / "sample.parquet",
         root / "join.json",
@@ -86,11 +86,10 @@ def shown(profile_path: Path, category: str) -> list[dict]:
 
 def test_picking_a_category_updates_every_view(page, built):
     _, profile_path = built
-    assert page.eval_on_selector("select", "s => [...s.options].map(o => o.value)") == list(
-        CATEGORIES
-    )
+    options = "s => [...s.options].map(o => o.value)"
+    assert page.eval_on_selector("select[name=profile_category]", options) == list(CATEGORIES)
     for category in ("cat", "The Eiffel Tower", "circle"):
-        page.select_option("select", category)
+        page.select_option("select[name=profile_category]", category)
         page.wait_for_function(
             "(c) => Bokeh.documents[0].get_model_by_name('profile_heading').text.includes(c)",
             arg=category,
@@ -116,7 +115,7 @@ def test_picking_a_category_updates_every_view(page, built):
 
 def test_hovering_a_country_shows_its_figures(page, built):
     _, profile_path = built
-    page.select_option("select", "circle")
+    page.select_option("select[name=profile_category]", "circle")
     page.wait_for_function(
         "() => Bokeh.documents[0].get_model_by_name('profile_heading').text.includes('circle')"
     )

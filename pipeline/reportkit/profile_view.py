@@ -235,7 +235,9 @@ def build_profile_view(
     height = 60 + ROW_PIXELS * largest
     headings = {c: _heading(profile, c, data, min_drawings) for c in categories}
     heading = Div(text=headings[first], name="profile_heading", width=900)
-    picker = Select(title="category", value=first, options=list(categories), width=260)
+    picker = Select(
+        title="category", value=first, options=list(categories), width=260, name="profile_category"
+    )
     picker.name = "profile_category"
 
     recognized = _country_plot(
