@@ -16,6 +16,16 @@ except ImportError:  # pragma: no cover - depends on the environment
     _HAVE_CRC32C = False
 
 
+def _gcs_crc32c(crc: int) -> str:
+    """A CRC32C value as GCS writes it (`x-goog-hash`): base64 of its 4 big-endian bytes."""
+    return base64.b64encode(struct.pack(">I", crc)).decode()
+
+
+def _crc32c(data: bytes) -> str | None:
+    """CRC32C of `data` as GCS writes it, or None without the C implementation."""
+    return _gcs_crc32c(google_crc32c.value(data)) if _HAVE_CRC32C else None
+
+
 class _Hashes:
     """MD5, CRC32C and newline count of a byte stream fed in order."""
 
@@ -38,8 +48,7 @@ class _Hashes:
 
     def digests(self) -> tuple[str, str | None]:
         """MD5 (hex) and CRC32C (GCS base64) of everything so far."""
-        crc = base64.b64encode(struct.pack(">I", self.crc)).decode() if _HAVE_CRC32C else None
-        return self.md5.hexdigest(), crc
+        return self.md5.hexdigest(), _gcs_crc32c(self.crc) if _HAVE_CRC32C else None
 
 
 class _Digest:

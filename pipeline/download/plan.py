@@ -7,7 +7,6 @@ whole and cut locally once verified.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.download.context import _Context
-from pipeline.download.digest import _HAVE_CRC32C, google_crc32c
+from pipeline.download.digest import _crc32c
 from pipeline.download.retry import _Changed, _retrying, _Transient
 from pipeline.download.transport import Remote, Transport
 from pipeline.errors import PipelineError
@@ -140,8 +139,8 @@ def _binary_records(path: Path, limit: int | None) -> dict[str, Any]:
         "size": len(data),
         "md5": hashlib.md5(data).hexdigest(),
     }
-    if _HAVE_CRC32C:
-        cut["crc32c"] = base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
+    if (crc := _crc32c(data)) is not None:
+        cut["crc32c"] = crc
     return cut
 
 

@@ -1,7 +1,8 @@
 """When a download retries, gives up or stops: the policy, the kinds of failure, the stop.
 
-Transports and fetches raise these kinds; the fetches retry `_Transient` ones with
-backoff, and `_worst` picks the one to report when several threads failed.
+Transports and fetches raise these kinds; the fetches retry `_Transient` ones with backoff,
+a full disk (`_disk_full`) stops the whole category, and `_worst` picks the one to report
+when several threads failed. `_Stop` is how one failed part, or the caller, ends the others.
 """
 
 from __future__ import annotations

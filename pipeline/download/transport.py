@@ -102,6 +102,8 @@ def _root_error(exc: BaseException) -> BaseException:
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """Every error a requests/urllib3 error wraps: one of them tells a wrong or unreachable host
+    (fails at once) from a transient failure (retried)."""
     seen: set[int] = set()
     stack = [exc]
     while stack:
