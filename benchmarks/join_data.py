@@ -9,6 +9,7 @@ file is about its real size (731 MB).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +74,25 @@ def line(meta: dict, key_id: int, drawing: bytes) -> bytes:
     return orjson.dumps(head)[:-1] + b',"drawing":' + drawing + b"}\n"
 
 
+def write_manifest(root: Path) -> None:
+    """What the download stage would record for these files (the join keys its partition on the
+    manifest's MD5s, as in the pipeline, rather than hashing 900 MB itself)."""
+    files = {}
+    for obj in ("numpy_bitmap/octopus.npy", "raw/octopus.ndjson", "simplified/octopus.ndjson"):
+        digest = hashlib.md5()
+        with (root / obj).open("rb") as handle:
+            while block := handle.read(1 << 24):
+                digest.update(block)
+        files[obj] = {"md5": digest.hexdigest(), "size": (root / obj).stat().st_size}
+    (root / "manifest").mkdir(exist_ok=True)
+    manifest = {"category": "octopus", "drawings": "raw", "limit": None, "files": files}
+    (root / "manifest" / "octopus.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
 def build(root: Path, drawings: int = DRAWINGS) -> Path:
     """Write root/{raw,simplified}/octopus.ndjson and root/numpy_bitmap/octopus.npy (cached)."""
     stamp = root / "spec.json"
-    spec = {"drawings": drawings, "version": 2}
+    spec = {"drawings": drawings, "version": 3}
     if stamp.exists() and json.loads(stamp.read_text()).get("spec") == spec:
         return root
     pool, source = load_pool()
@@ -94,5 +110,6 @@ def build(root: Path, drawings: int = DRAWINGS) -> Path:
             for index, key_id in zip(picks.tolist(), key_ids.tolist(), strict=True):
                 out.write(line(pool.meta[index], key_id, bodies[index]))
     np.save(root / "numpy_bitmap" / "octopus.npy", pool.bitmaps[picks])
+    write_manifest(root)
     stamp.write_text(json.dumps({"spec": spec, "source": source}) + "\n")
     return root

@@ -146,7 +146,7 @@ def map_coordinates(bitmaps: np.ndarray, layout: str, seed: int) -> np.ndarray:
         coords = np.column_stack([np.arange(count, dtype=np.float64), rng.random(count)])
         return coords.astype(np.float32)
     if layout == "tsne":
-        return embedding.embed(bitmaps.reshape(count, -1), "tsne", seed)
+        return embedding.embed(bitmaps.reshape(count, schema.BITMAP_BYTES), "tsne", seed)
     if count == 0:
         return np.zeros((0, 2), np.float32)
     pixels = bitmaps.reshape(count, -1).astype(np.float64)
