@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +123,33 @@ def project(tmp_path: Path, isolated_env: dict[str, str]) -> Path:
     run(["git", "add", "-A"], repo, isolated_env)
     run(["git", "commit", "-qm", "project"], repo, isolated_env)
     return repo
+
+
+def set_param(project: Path, dotted: str, value) -> None:
+    """Set `section.key` in a project's params.yaml."""
+    import yaml
+
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    section, key = dotted.split(".")
+    params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@contextlib.contextmanager
+def small_filesystem(folder: Path, size: str) -> Iterator[Path]:
+    """A real filesystem of `size` (tmpfs) at `folder`, for disk-full: mounting needs root;
+    skipped where it is not allowed, a failure under CI."""
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        reason = f"cannot mount a tmpfs here: {done.stderr.decode().strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)

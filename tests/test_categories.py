@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import run
+from conftest import run, set_param
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gcs_server import GCSServer
@@ -29,14 +28,6 @@ def repro(project: Path, env: dict[str, str]) -> str:
 
 def ran(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-def set_param(project: Path, dotted: str, value) -> None:
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    section, key = dotted.split(".")
-    params[section][key] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def identities(project: Path, categories: list[str]) -> dict[Path, tuple[int, int]]:
@@ -59,6 +50,16 @@ def holds(project: Path, category: str) -> bool:
         project / "data/processed/drawings" / f"category={category}",
     ]
     return any(path.exists() for path in files)
+
+
+def read_until_finished(lines, count: int) -> None:
+    """Read a stage's output until `count` categories have finished downloading."""
+    finished = 0
+    for line in lines:
+        finished += line.startswith("download [")
+        if finished == count:
+            return
+    raise AssertionError(f"the output ended after {finished} finished categories")
 
 
 def wait_for(condition, timeout: float = 30) -> None:
@@ -129,11 +130,7 @@ def test_a_killed_download_resumes_and_keeps_finished_categories(project, isolat
             text=True,
             start_new_session=True,
         ) as dvc:
-            finished = 0
-            for line in dvc.stdout:
-                finished += line.startswith("download [")
-                if finished == 5:
-                    break
+            read_until_finished(dvc.stdout, 5)
             assert server.stalled.wait(30)
             part = project / "data/raw/simplified/house.ndjson.part"
             wait_for(lambda: part.is_file() and part.stat().st_size == 100_000)
@@ -169,11 +166,7 @@ def test_ctrl_c_stops_the_download_stage_and_the_next_run_resumes(project, isola
             stderr=subprocess.PIPE,
             text=True,
         ) as stage:
-            finished = 0
-            for line in stage.stdout:
-                finished += line.startswith("download [")
-                if finished == 5:
-                    break
+            read_until_finished(stage.stdout, 5)
             assert server.stalled.wait(30)
             part = project / "data/raw" / f"{stalled}.part"
             wait_for(lambda: part.is_file() and part.stat().st_size == 50_000)

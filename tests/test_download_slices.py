@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import small_filesystem
 from gcs_server import GCSServer
 from test_download import FAST, NPY, REPO, ROWS, _no_leftovers, bucket, make_src
 
@@ -336,21 +337,8 @@ def test_stop_event_interrupts_and_the_next_call_resumes(
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    """A real 2 MiB filesystem (tmpfs; the tests run as root)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        reason = f"cannot mount a tmpfs here: {done.stderr.decode().strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
+    with small_filesystem(tmp_path / "small", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 @pytest.mark.parametrize("slicing", [ONE_STREAM, SLICES], ids=["one-stream", "sliced"])

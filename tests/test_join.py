@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from conftest import read_lines, rendered_bitmaps, write_category
+from conftest import read_lines, rendered_bitmaps, small_filesystem, write_category
 
 from pipeline import layout, schema
 from pipeline.bitmaps import open_bitmaps
@@ -331,20 +329,8 @@ def test_every_real_countrycode_passes_the_check(rendered_heads, tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    """A real 64 KiB filesystem (tmpfs), for disk-full: mounting needs root."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
-    )
-    if result.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a tmpfs: {result.stderr.decode().strip()}")
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    try:
+    with small_filesystem(tmp_path / "small", "64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def test_a_full_disk_stops_the_join_cleanly(tmp_path, small_disk):

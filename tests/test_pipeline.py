@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
-from conftest import run
+from conftest import run, set_param
 
 pytestmark = pytest.mark.slow
 
@@ -20,14 +19,6 @@ def repro(project: Path, env: dict[str, str], *args: str) -> set[str]:
     """Run `dvc repro`; return the names of the stages it ran."""
     output = run(["dvc", "repro", *args], project, env).stdout
     return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-def set_param(project: Path, dotted: str, value) -> None:
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    section, key = dotted.split(".")
-    params[section][key] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def test_repro_builds_the_report_and_reruns_only_what_changed(project, isolated_env):
