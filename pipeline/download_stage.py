@@ -22,7 +22,7 @@ from pipeline import atomic, incremental
 from pipeline.download import download_category, make_transport
 from pipeline.errors import PipelineError
 from pipeline.incremental import Piece
-from pipeline.layout import EXTENSIONS, bitmap_object, drawings_object
+from pipeline.layout import EXTENSIONS, bitmap_object, drawings_object, manifest_object
 from pipeline.params import DatasetParams
 
 #: Categories fetched at once: small files are latency-bound (HEAD + GET each), so several
@@ -32,15 +32,11 @@ PARALLEL_CATEGORIES = 6
 STOP_GRACE = 2.0
 
 
-def manifest_path(raw_dir: Path, category: str) -> Path:
-    return raw_dir / "manifest" / f"{category}.json"
-
-
 def _piece(raw_dir: Path, drawings: str, category: str, key: str) -> Piece:
     files = (
         raw_dir / bitmap_object(category),
         raw_dir / drawings_object(drawings, category),
-        manifest_path(raw_dir, category),
+        raw_dir / manifest_object(category),
     )
     return Piece(category, key, files)
 

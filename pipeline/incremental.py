@@ -129,7 +129,7 @@ class Shelf:
 
 
 def discard(piece: Piece) -> None:
-    """Delete a piece that is out of date (made from an old key)."""
+    """Delete a piece that cannot be kept (damaged, or of unknown origin)."""
     for path in piece.files:
         path.unlink(missing_ok=True)
     _remove_folder(piece)

@@ -304,7 +304,7 @@ def join_record(raw_dir: Path, drawings: str, category: str, verify_sample: int)
         layout.bitmap_object(category): files.bitmaps,
         layout.drawings_object(drawings, category): files.drawings,
     }
-    path = raw_dir / "manifest" / f"{category}.json"
+    path = raw_dir / layout.manifest_object(category)
     try:
         listed = json.loads(path.read_text(encoding="utf-8"))["files"]
         inputs = {obj: {"md5": listed[obj]["md5"], "size": listed[obj]["size"]} for obj in objects}
@@ -342,17 +342,18 @@ def read_footer(path: Path) -> tuple[str, dict | None]:
     return metadata.get(RECORD_KEY, b"").decode(), json.loads(summary) if summary else None
 
 
-def held_partitions(out_dir: Path) -> dict[str, incremental.Piece]:
-    """The partitions the store holds now, by their footers' records."""
-    held = {}
+def held_partitions(out_dir: Path) -> tuple[dict[str, incremental.Piece], dict[str, dict]]:
+    """The partitions the store holds now, by their footers' records, and their summaries."""
+    held, summaries = {}, {}
     for folder in sorted(out_dir.glob("category=*")):
         category = unquote(folder.name[len("category=") :])
         path = folder / PARTITION_FILE
         if path.is_file():
-            held[category] = incremental.Piece(category, read_footer(path)[0], (path,), folder)
+            record, summaries[category] = read_footer(path)
+            held[category] = incremental.Piece(category, record, (path,), folder)
         elif not any(folder.iterdir()):
             folder.rmdir()
-    return held
+    return held, summaries
 
 
 def run_join(
@@ -379,7 +380,8 @@ def run_join(
     records = {c: join_record(raw_dir, drawings, c, verify_sample) for c in categories}
     wanted = [incremental.Piece(c, records[c], (partition_path(out_dir, c),)) for c in categories]
     shelf = incremental.Shelf("join", out_dir.parent.parent / ".stash", base=out_dir.parent)
-    plan = incremental.plan(wanted, held_partitions(out_dir), shelf)
+    held, summaries = held_partitions(out_dir)
+    plan = incremental.plan(wanted, held, shelf)
     print(plan.summary("join"))
     jobs = [
         (category_files(raw_dir, drawings, c), out_dir, verify_sample, records[c], compiled)
@@ -392,7 +394,10 @@ def run_join(
             + _agreement(result)
         )
         sys.stdout.flush()
-    results = {c: read_footer(partition_path(out_dir, c))[1] for c in categories}
+        summaries[category] = result
+    for category in plan.restored:
+        summaries[category] = read_footer(partition_path(out_dir, category))[1]
+    results = {c: summaries[c] for c in categories}
     checked = [r["alignment"]["agreement"] for r in results.values() if r["alignment"]]
     summary = {
         "drawings": sum(result["drawings"] for result in results.values()),

@@ -29,6 +29,11 @@ def drawings_object(drawings: str, category: str) -> str:
     return f"{drawings}/{category}.{EXTENSIONS[drawings]}"
 
 
+def manifest_object(category: str) -> str:
+    """Where the download stage records a category, relative to the raw data folder."""
+    return f"manifest/{category}.json"
+
+
 def partition_dir(root: Path, category: str) -> Path:
     """Hive-style partition folder of one category, encoded the way pyarrow decodes it."""
     from urllib.parse import quote

@@ -33,7 +33,7 @@ from pipeline.download.sliced import SlicePolicy, _fetch_sliced, _recorded, _sli
 from pipeline.download.stream import _discard, _fetch_stream, _staging
 from pipeline.download.transport import Transport, make_transport
 from pipeline.errors import PipelineError
-from pipeline.layout import RAW_DIR, bitmap_object, drawings_object
+from pipeline.layout import RAW_DIR, bitmap_object, drawings_object, manifest_object
 
 
 def _fetch(transport: Transport, plan: _Plan, target: Path, ctx: _Context) -> dict[str, Any]:
@@ -204,7 +204,7 @@ def download_category(
         "limit": limit,
         "files": dict(zip(objs, entries, strict=True)),
     }
-    path = dest / "manifest" / f"{category}.json"
+    path = dest / manifest_object(category)
     try:
         write_text(path, json.dumps(manifest, sort_keys=True, indent=2) + "\n")
     except OSError as exc:
