@@ -121,3 +121,13 @@ def repeat_text(value: str, count: int) -> pa.Array:
     return pa.Array.from_buffers(
         pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data * count)]
     )
+
+
+def list_values(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """A list column as its flat values and each row's offsets into them (from 0): row i is
+    values[offsets[i]:offsets[i + 1]]. Numeric lists without nulls; no pandas import."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    offsets = to_numpy(column.offsets).astype(np.int64)
+    values = to_numpy(column.values)[offsets[0] : offsets[-1]]
+    return values, offsets - offsets[0]

@@ -22,7 +22,7 @@ import pyarrow as pa
 from pipeline import _native, binary
 from pipeline.errors import PipelineError
 from pipeline.render import simplify_flat
-from pipeline.schema import SAMPLE, from_numpy, to_numpy
+from pipeline.schema import SAMPLE, from_numpy, list_values
 
 COLUMNS = ("xs", "ys", "stroke_ends", "ts")
 BATCH = 256  # drawings per task of the thread pool
@@ -108,14 +108,9 @@ class Strokes:
 
     @classmethod
     def from_sample(cls, sample: pa.Table) -> Strokes:
-        def flat(name: str) -> tuple[np.ndarray, np.ndarray]:
-            column = sample[name].combine_chunks()
-            offsets = to_numpy(column.offsets)
-            return to_numpy(column.values), offsets  # values from offsets[0] on
-
-        xs, points = flat("xs")
-        ys, _ = flat("ys")
-        ends, strokes = flat("stroke_ends")
+        xs, points = list_values(sample["xs"])
+        ys, _ = list_values(sample["ys"])
+        ends, strokes = list_values(sample["stroke_ends"])
         return cls(xs, ys, points, ends, strokes)
 
     def __len__(self) -> int:

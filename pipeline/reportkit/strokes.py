@@ -36,14 +36,6 @@ def _smallest(values: np.ndarray) -> np.ndarray:
     return values.astype(np.uint8 if values.max(initial=0) < 256 else np.uint16)
 
 
-def _flat(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """A list column's values and its per-row offsets (from 0)."""
-    array = column.combine_chunks()
-    offsets = schema.to_numpy(array.offsets).astype(np.int64)
-    values = schema.to_numpy(array.values)[offsets[0] : offsets[-1]]
-    return values, offsets - offsets[0]
-
-
 def has_strokes(sample: pa.Table) -> bool:
     return all(name in sample.column_names for name in STROKE_COLUMNS)
 
@@ -56,9 +48,9 @@ def strokes_of(sample: pa.Table) -> Strokes:
             f"the sample has no {', '.join(missing)} column: it predates strokes in the sample; "
             "re-run the sample stage (dvc repro)"
         )
-    xs, point_offsets = _flat(sample["xs"])
-    ys, _ = _flat(sample["ys"])
-    ends, stroke_offsets = _flat(sample["stroke_ends"])
+    xs, point_offsets = schema.list_values(sample["xs"])
+    ys, _ = schema.list_values(sample["ys"])
+    ends, stroke_offsets = schema.list_values(sample["stroke_ends"])
     counts = np.diff(stroke_offsets)
     owner = np.repeat(np.arange(len(counts)), counts)
     global_ends = ends.astype(np.int64) + point_offsets[:-1][owner]
@@ -83,7 +75,7 @@ def strokes_of(sample: pa.Table) -> Strokes:
         times = sample["ts"].combine_chunks()
         if times.null_count:
             raise PipelineError("the sample's ts is null for some drawings only")
-        ts, _ = _flat(sample["ts"])
+        ts, _ = schema.list_values(sample["ts"])
         gaps = np.diff(ts.astype(np.int64), prepend=0)
         gaps[point_offsets[:-1][counts > 0]] = 0  # each drawing starts at its first point
         dt = np.clip(gaps, 0, MAX_GAP_MS).astype(np.uint16)
