@@ -147,20 +147,6 @@ def test_unknown_category_names_category_and_url(server: GCSServer, tmp_path: Pa
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 
 
-def test_corrupt_body_is_a_hash_mismatch_and_leaves_nothing(
-    server: GCSServer, tmp_path: Path
-) -> None:
-    server.faults.corrupt.add(NPY)
-    with pytest.raises(
-        PipelineError, match=r"md5 mismatch: expected [0-9a-f]{32}, got [0-9a-f]{32}"
-    ):
-        download_category(
-            server.base_url, "simplified", "cat", tmp_path, progress=False, retry=FAST
-        )
-    assert not (tmp_path / NPY).exists()
-    _no_leftovers(tmp_path)
-
-
 def test_server_ignoring_range_restarts_cleanly(
     src: Path, server: GCSServer, tmp_path: Path
 ) -> None:

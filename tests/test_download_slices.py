@@ -121,14 +121,18 @@ def test_a_dropped_slice_resumes_alone_with_only_its_missing_bytes(
     _no_leftovers(tmp_path)
 
 
-def test_corrupt_sliced_download_is_a_mismatch_and_leaves_nothing(
-    server: GCSServer, tmp_path: Path
+@pytest.mark.parametrize("slicing", [ONE_STREAM, SLICES], ids=["one-stream", "sliced"])
+def test_corrupt_body_is_a_hash_mismatch_and_leaves_nothing(
+    server: GCSServer, tmp_path: Path, slicing: SlicePolicy
 ) -> None:
     server.faults.corrupt.add(NPY)
-    with pytest.raises(PipelineError, match=r"md5 mismatch: expected [0-9a-f]{32}, got"):
+    with pytest.raises(
+        PipelineError, match=r"md5 mismatch: expected [0-9a-f]{32}, got [0-9a-f]{32}"
+    ):
         download_category(
-            server.base_url, "simplified", "cat", tmp_path, progress=False, slicing=SLICES
-        )
+            server.base_url, "simplified", "cat", tmp_path, progress=False, retry=FAST,
+            slicing=slicing,
+        )  # fmt: skip
     assert not (tmp_path / NPY).exists()
     _no_leftovers(tmp_path)
 
