@@ -104,5 +104,5 @@ def render(
 def png_bytes(image: Image.Image) -> bytes:
     """PNG without metadata (no time, no text chunks): identical bytes for identical pixels."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=9)
+    image.save(buffer, format="PNG", compress_level=6)  # 9: 5% smaller, 4x slower
     return buffer.getvalue()

@@ -3,8 +3,9 @@
 Pixels are a poor measure of likeness for doodles (a circle drawn 2 px to the right shares
 few pixels with the first), so each bitmap is described by where its strokes run in which
 direction (a histogram of oriented gradients on a 7x7 grid of 4 px cells), reduced to 50
-principal components; t-SNE (openTSNE: Barnes-Hut gradients for small maps, FFT-accelerated
-ones for large) lays those out in 2-D.
+principal components; t-SNE lays those out in 2-D: with the exact gradient (pipeline/_tsne.c)
+up to `EXACT_UP_TO` drawings, where it is faster than openTSNE and its import, and with
+openTSNE above (Barnes-Hut gradients below 10,000 drawings, FFT-accelerated ones above).
 Above `SUBSAMPLE` drawings a seeded subsample is embedded and every other drawing is placed
 at the median of its nearest embedded neighbours, which keeps 100,000 drawings within the
 report stage's time budget. `benchmarks/bench_layout.py` measures these choices.
@@ -34,6 +35,7 @@ SCORED = 5_000  # drawings scored by `knn_agreement` in the report (784-d distan
 _CHUNK = 4096  # rows per block: bounds memory for the features and the distance blocks
 
 
+EXACT_UP_TO = 4_000  # drawings; above, openTSNE is faster even after its 1.1 s import
 BARNES_HUT_BELOW = 10_000
 
 
@@ -91,21 +93,79 @@ def principal_components(features: np.ndarray, components: int) -> np.ndarray:
 
 
 def tsne(points: np.ndarray, seed: int) -> np.ndarray:
-    """openTSNE with exact neighbours, started from the first two principal components (plus a
+    """t-SNE with exact neighbours, started from the first two principal components (plus a
     seeded trace of noise, so that identical drawings can part): no other random choice."""
-    from openTSNE import TSNEEmbedding, affinity
-    from openTSNE.nearest_neighbors import PrecomputedNeighbors
-
     count = len(points)
     perplexity = min(PERPLEXITY, (count - 1) / 3)
     neighbours, distances = nearest(points, points, min(count - 1, int(3 * perplexity)), True)
-    affinities = affinity.PerplexityBasedNN(
-        perplexity=perplexity, knn_index=PrecomputedNeighbors(neighbours, distances)
-    )
     start = points[:, :2].copy()
     spread = start[:, 0].std()
     start *= 1e-4 / spread if spread > 0 else 0.0  # openTSNE's scale for an initialisation
     start += np.random.default_rng(seed).normal(scale=1e-6, size=start.shape)
+    if count <= EXACT_UP_TO:
+        return exact_tsne(start, affinities(neighbours, distances, perplexity))
+    return _opentsne(start, neighbours, distances, perplexity)
+
+
+def exact_tsne(start: np.ndarray, joint: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """The schedule of `_opentsne` (early exaggeration, then the rest) with the exact gradient."""
+    from pipeline._tsne import descend
+
+    x, y = (np.ascontiguousarray(start[:, axis], np.float64) for axis in (0, 1))
+    steps = [np.zeros_like(x), np.zeros_like(x)]
+    gains = [np.ones_like(x), np.ones_like(x)]
+    indptr, indices, values = joint
+    for iterations, exaggeration, momentum in ((EXAGGERATION_ITER, 12.0, 0.5), (ITER, 1.0, 0.8)):
+        descend(x, y, *steps, *gains, indptr, indices, values, iterations, exaggeration, momentum)
+    return np.column_stack([x, y])
+
+
+def affinities(
+    neighbours: np.ndarray, distances: np.ndarray, perplexity: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """t-SNE's joint P over each point's nearest neighbours, as CSR (indptr, indices, values):
+    per point a Gaussian whose width gives the perplexity (found by bisection, all rows at once),
+    then symmetrised, P = (P_j|i + P_i|j) / 2n, so that it sums to 1."""
+    count, k = neighbours.shape
+    squares = distances**2
+    squares -= squares[:, :1]  # the nearest at 0: exp() neither under- nor overflows
+    low, high = np.zeros(count), np.full(count, np.inf)
+    beta = np.ones(count)
+    target = np.log(perplexity)
+    for _ in range(64):
+        weights = np.exp(-beta[:, None] * squares)
+        total = weights.sum(axis=1)
+        entropy = np.log(total) + beta * (weights * squares).sum(axis=1) / total
+        wide = entropy > target  # too many neighbours count: narrow the Gaussian
+        low = np.where(wide, beta, low)
+        high = np.where(wide, high, beta)
+        beta = np.where(np.isinf(high), beta * 2, (low + high) / 2)
+    conditional = weights / total[:, None]
+    rows = np.repeat(np.arange(count), k)
+    both_rows = np.concatenate([rows, neighbours.reshape(-1)])
+    both_cols = np.concatenate([neighbours.reshape(-1), rows])
+    both = np.concatenate([conditional.reshape(-1), conditional.reshape(-1)]) / (2 * count)
+    order = np.lexsort((both_cols, both_rows))
+    both_rows, both_cols, both = both_rows[order], both_cols[order], both[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (both_rows[1:] != both_rows[:-1]) | (both_cols[1:] != both_cols[:-1])
+    starts = np.flatnonzero(first)
+    values = np.add.reduceat(both, starts)
+    indptr = np.zeros(count + 1, np.int64)
+    np.cumsum(np.bincount(both_rows[starts], minlength=count), out=indptr[1:])
+    return indptr, both_cols[starts].astype(np.int64), values
+
+
+def _opentsne(
+    start: np.ndarray, neighbours: np.ndarray, distances: np.ndarray, perplexity: float
+) -> np.ndarray:
+    from openTSNE import TSNEEmbedding, affinity
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    count = len(start)
+    affinities = affinity.PerplexityBasedNN(
+        perplexity=perplexity, knn_index=PrecomputedNeighbors(neighbours, distances)
+    )
     embedding = TSNEEmbedding(
         start,
         affinities,
