@@ -241,10 +241,11 @@ def headline(profile: pa.Table, min_drawings: int) -> dict:
     the method changes it. Highest and lowest recognized shares are over the countries with at
     least `min_drawings` drawings (a country with one drawing has a share of 0 or 1)."""
     figures = {}
-    for category in pc.unique(profile["category"]).to_pylist():
-        rows = profile.filter(pc.equal(profile["category"], category)).to_pylist()
-        for row in rows:
-            row["countrycode"] = row["countrycode"] or "??"
+    by_category: dict[str, list[dict]] = {}  # one pass: a filter per category costs 345 scans
+    for row in profile.to_pylist():
+        row["countrycode"] = row["countrycode"] or "??"
+        by_category.setdefault(row["category"], []).append(row)
+    for category, rows in by_category.items():
         shown = [row for row in rows if row["drawings"] >= min_drawings]
         by_share = sorted(shown, key=lambda r: (-r["recognized_share"], -r["drawings"]))
         top = sorted(rows, key=lambda r: (-r["drawings"], r["countrycode"]))
