@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench_download.py",
     "bench_report.py",
     "bench_scale.py",
+    "bench_rebuild.py",
     "bench_layout.py",
 ]
 
