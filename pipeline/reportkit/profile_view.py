@@ -14,12 +14,12 @@ Named models, for tests and users' scripts: `profile_category` (the picker), `pr
 
 from __future__ import annotations
 
+from collections import Counter
 from html import escape
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, Div, FactorRange, HoverTool, Select, Span
 from bokeh.palettes import Greys256
@@ -161,14 +161,23 @@ def _pick(data: dict[str, list], category: str) -> dict[str, list]:
     return {key: [values[i] for i in keep] for key, values in data.items()}
 
 
-def _heading(profile: pa.Table, category: str, rows: dict[str, list], min_drawings: int) -> str:
-    mine = profile.filter(pc.equal(profile["category"], category))
-    total = sum(mine["drawings"].to_pylist())
-    shown = sum(1 for c in rows["category"] if c == category)
-    return (
-        f"<b>{escape(category)}</b>: {total:,} drawings from {mine.num_rows} countries; "
-        f"{shown} with at least {min_drawings} drawings are shown (profile.min_drawings)."
-    )
+def _headings(
+    profile: pa.Table, categories: tuple[str, ...], rows: dict[str, list], min_drawings: int
+) -> dict[str, str]:
+    """Each category's heading, from one pass over the profile (not a filter per category)."""
+    drawings: Counter[str] = Counter()
+    countries: Counter[str] = Counter()
+    for category, count in zip(
+        profile["category"].to_pylist(), profile["drawings"].to_pylist(), strict=True
+    ):
+        drawings[category] += count
+        countries[category] += 1
+    shown = Counter(rows["category"])
+    return {
+        c: f"<b>{escape(c)}</b>: {drawings[c]:,} drawings from {countries[c]} countries; "
+        f"{shown[c]} with at least {min_drawings} drawings are shown (profile.min_drawings)."
+        for c in categories
+    }
 
 
 def _means_plot(means: ColumnDataSource, most: int) -> Any:
@@ -233,7 +242,7 @@ def build_profile_view(
     largest = max([data["category"].count(c) for c in categories] + [1])
     countries = FactorRange(factors=list(reversed(rows.data["country"])))
     height = 60 + ROW_PIXELS * largest
-    headings = {c: _heading(profile, c, data, min_drawings) for c in categories}
+    headings = _headings(profile, categories, data, min_drawings)
     heading = Div(text=headings[first], name="profile_heading", width=900)
     picker = Select(
         title="category", value=first, options=list(categories), width=260, name="profile_category"
