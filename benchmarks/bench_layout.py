@@ -10,8 +10,7 @@ Time, in fresh processes one after another (the cost of `map_coordinates`, impor
 at N=10,000 and, for the chosen layout, N=100,000: real heads repeated, each copy shifted by
 up to a pixel and its ink scaled, so no two copies are alike. Wall and CPU seconds are both
 printed: the machine is shared, and CPU time is what another load cannot inflate.
-`--stage N LAYOUT` times the whole report stage instead (N drawings, as above, in 100
-categories; not part of `make bench`).
+The whole report stage at N=10,000 and N=100,000 is timed by bench_report.py.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import time
 
 import numpy as np
 import orjson
-from common import OUT, ROOT
+from common import ROOT
 
 sys.path.insert(0, str(ROOT))
 
@@ -125,55 +124,6 @@ def run(layout: str, count: int, threads: int) -> None:
     print(json.dumps({"wall": wall, "cpu": cpu}))
 
 
-def stage(count: int, layout: str) -> None:
-    """The whole report stage (`run_report`) at `count` drawings of the 100 categories."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from pipeline.params import parse_params
-    from pipeline.report import run_report
-    from pipeline.schema import SAMPLE
-
-    folder = OUT / f"layout-stage-{count}"
-    folder.mkdir(parents=True, exist_ok=True)
-    names = [path.stem for path in sorted(HEADS.glob("*.ndjson"))]
-    bitmaps, labels = real_heads()
-    picks = np.random.default_rng(1).integers(0, len(bitmaps), count)  # as `jittered` draws
-    rng = np.random.default_rng(2)
-    countries = np.array(["US", "GB", "DE", "FR", "BR", "CA", "RU", "IT", "PL", "AU", "JP"])
-    table = pa.table(
-        {
-            "key_id": pa.array(np.arange(count, dtype=np.uint64) + 10**15),
-            "category": pa.array([names[i] for i in labels[picks]]),
-            "countrycode": pa.array(countries[rng.integers(0, len(countries), count)].tolist()),
-            "recognized": pa.array(rng.random(count) < 0.9),
-            "timestamp": pa.array(
-                (1_488_000_000 + rng.integers(0, 10**7, count)) * 10**6, pa.timestamp("us", "UTC")
-            ),
-            "bitmap": pa.array([row.tobytes() for row in jittered(bitmaps, count)], pa.binary(784)),
-            "position": pa.array(np.arange(count, dtype=np.int64)),
-        }
-    ).cast(SAMPLE)
-    pq.write_table(table, folder / "sample.parquet")
-    join = json.loads((ROOT / "reports" / "join.json").read_text())
-    (folder / "join.json").write_text(json.dumps({**join, "drawings": count}))
-    params = parse_params(
-        {
-            "dataset": {"base_url": "data/demo", "drawings": "simplified", "categories": names},
-            "sample": {"n": count, "seed": 42},
-            "report": {"name": "stage", "layout": layout},
-        }
-    )
-    start, cpu = time.perf_counter(), time.process_time()
-    metrics = run_report(folder / "sample.parquet", folder / "join.json", params, folder / layout)
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    print(
-        f"report stage, {layout:5s} N={count:>7,}: {wall:6.1f} s wall, {cpu:6.1f} s CPU; "
-        f"layout_knn_agreement {metrics['layout_knn_agreement']}, "
-        f"pixel_knn_agreement {metrics['pixel_knn_agreement']}"
-    )
-
-
 def timings() -> None:
     runs = [("pca", 1_000, 1), ("tsne", 1_000, 1), ("random", 10_000, 1), ("pca", 10_000, 1)]
     runs += [("tsne", 10_000, 1), ("tsne", 10_000, 2)]
@@ -193,13 +143,7 @@ def timings() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", nargs=3, metavar=("LAYOUT", "N", "THREADS"))
-    parser.add_argument(
-        "--stage", nargs=2, metavar=("N", "LAYOUT"), help="time the whole report stage instead"
-    )
     args = parser.parse_args()
-    if args.stage:
-        stage(int(args.stage[0]), args.stage[1])
-        return 0
     if args.run:
         run(args.run[0], int(args.run[1]), int(args.run[2]))
         return 0
