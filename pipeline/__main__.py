@@ -7,11 +7,19 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline import layout
+from pipeline import category_list, layout
 from pipeline.errors import PipelineError
-from pipeline.params import load_params
+from pipeline.params import Params, load_params
 
 JOIN_SUMMARY = layout.REPORTS_DIR / "join.json"
+
+
+def _after_download(args: argparse.Namespace) -> Params:
+    """The parameters of a stage after the download, whose list of categories they must match
+    (dvc.yaml tracks that list, not the parameter: pipeline/category_list.py)."""
+    params = load_params(args.params)
+    category_list.check(layout.RAW_DIR, params.dataset.categories)
+    return params
 
 
 def _download(args: argparse.Namespace) -> None:
@@ -23,7 +31,7 @@ def _download(args: argparse.Namespace) -> None:
 def _join(args: argparse.Namespace) -> None:
     from pipeline.join import run_join
 
-    params = load_params(args.params)
+    params = _after_download(args)
     dataset = params.dataset
     summary = run_join(
         layout.RAW_DIR,
@@ -40,7 +48,7 @@ def _join(args: argparse.Namespace) -> None:
 def _profile(args: argparse.Namespace) -> None:
     from pipeline.profile_stage import run_profile
 
-    params = load_params(args.params)
+    params = _after_download(args)
     profile = run_profile(
         layout.PROCESSED_DIR,
         params.dataset.categories,
@@ -55,7 +63,7 @@ def _profile(args: argparse.Namespace) -> None:
 def _sample(args: argparse.Namespace) -> None:
     from pipeline.sample import run_sample
 
-    params = load_params(args.params)
+    params = _after_download(args)
     sample = run_sample(
         layout.PROCESSED_DIR,
         params.dataset.categories,
@@ -70,7 +78,7 @@ def _sample(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from pipeline.report import run_report
 
-    params = load_params(args.params)
+    params = _after_download(args)
     run_report(
         layout.SAMPLE_PATH,
         JOIN_SUMMARY,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import atomic, incremental
+from pipeline import atomic, category_list, incremental
 from pipeline.download import download_category, make_transport
 from pipeline.errors import PipelineError
 from pipeline.incremental import Piece
@@ -195,4 +195,5 @@ def run_download(dataset: DatasetParams, raw_dir: Path) -> incremental.Plan:
         folder.mkdir(parents=True, exist_ok=True)  # DVC wants every declared output to exist
     print(plan.summary("download"))
     fetch_all(dataset, plan.todo, raw_dir)
+    category_list.write(raw_dir, dataset.categories)
     return plan

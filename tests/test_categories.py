@@ -104,6 +104,35 @@ def test_adding_removing_and_readding_one_category(project, isolated_env):
     assert "up to date" in run(["dvc", "status"], project, env).stdout
 
 
+def test_later_stages_follow_the_downloads_list_not_the_parameter(project, isolated_env):
+    """dvc.lock holds the categories once (the download's parameter); the later stages depend on
+    the download's list, so a new order reruns them all, and one run by hand before the download
+    stops with what to do."""
+    import yaml
+
+    env = isolated_env
+    set_param(project, "dataset.categories", FIVE)
+    repro(project, env)
+    stages = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    listing = {name for name, entry in stages.items() if "octopus" in str(entry.get("params"))}
+    assert listing == {"download"}
+    assert (project / "dvc.lock").read_text().count("- octopus") == 1
+
+    sample = project / "data/sample/sample.parquet"
+    before = sample.read_bytes()
+    set_param(project, "dataset.categories", FIVE[::-1])
+    by_hand = run([sys.executable, "-m", "pipeline", "sample"], project, env, check=False)
+    assert by_hand.returncode != 0
+    assert "categories.json lists other categories than params.yaml's" in by_hand.stderr
+    assert "run `dvc repro`" in by_hand.stderr
+    assert sample.read_bytes() == before
+
+    output = repro(project, env)
+    assert ran(output) == {"download", "join", "profile", "sample", "report"}
+    assert "download: 5 kept, 0 to do" in output and "join: 5 kept, 0 to do" in output
+    assert "up to date" in run(["dvc", "status"], project, env).stdout
+
+
 def test_a_change_to_the_join_code_rejoins_every_category_and_downloads_none(project, isolated_env):
     repro(project, isolated_env)
     with (project / "pipeline" / "join.py").open("a") as handle:
