@@ -62,7 +62,8 @@ def chosen_rows(processed: Path, n: int, columns: list[str]):
 
     from pipeline import sample
 
-    table = sample.apply_filters(sample.candidates(processed, CATEGORY), params(n), CATEGORY)
+    files = sample.partitions(processed, CATEGORY)
+    table = sample.apply_filters(sample.candidates(files), params(n), CATEGORY)
     positions = table.take(pa.array(sample.choose(table, params(n))))["position"]
     part = next(processed.glob("category=*")) / "part-0.parquet"
     return pq.read_table(part, columns=columns).take(positions)

@@ -23,18 +23,24 @@ FETCH_COLUMNS = ["key_id", "countrycode", "recognized", "timestamp", "position"]
 SPAN_COLUMNS = ["byte_offset", "byte_length"]
 
 
-def _partition(processed: Path, category: str) -> pq.ParquetFile:
-    path = layout.partition_dir(processed, category) / "part-0.parquet"
-    if not path.exists():
-        raise PipelineError(f"{path}: not found; category {category!r} was not joined (run join)")
-    return pq.ParquetFile(path)
+def partitions(processed: Path, categories: tuple[str, ...]) -> list[pq.ParquetFile]:
+    """Each category's partition, opened once (its footer read) for both passes of the sample."""
+    files = []
+    for category in categories:
+        path = layout.partition_dir(processed, category) / "part-0.parquet"
+        if not path.exists():
+            raise PipelineError(
+                f"{path}: not found; category {category!r} was not joined (run join)"
+            )
+        files.append(pq.ParquetFile(path))
+    return files
 
 
-def candidates(processed: Path, categories: tuple[str, ...]) -> pa.Table:
+def candidates(files: list[pq.ParquetFile]) -> pa.Table:
     """The columns the selection needs, for every drawing: category index, position, filters."""
     parts = []
-    for index, category in enumerate(categories):
-        table = _partition(processed, category).read(columns=SELECT_COLUMNS)
+    for index, parquet in enumerate(files):
+        table = parquet.read(columns=SELECT_COLUMNS, use_threads=False)
         parts.append(
             table.append_column(
                 "category_index", schema.from_numpy(np.full(len(table), index, np.int32))
@@ -121,7 +127,7 @@ def _bitmaps(raw: Path, category: str, positions: np.ndarray) -> pa.Array:
 
 
 def fetch_rows(
-    processed: Path,
+    files: list[pq.ParquetFile],
     categories: tuple[str, ...],
     chosen: pa.Table,
     raw: Path,
@@ -136,12 +142,14 @@ def fetch_rows(
         positions = chosen_positions[indices == index]
         if not len(positions):
             continue
-        parquet = _partition(processed, category)
+        parquet = files[index]
         group_starts = np.cumsum(
             [0] + [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
         )
         groups = np.unique(np.searchsorted(group_starts, positions, side="right") - 1)
-        table = parquet.read_row_groups(groups.tolist(), columns=FETCH_COLUMNS + SPAN_COLUMNS)
+        table = parquet.read_row_groups(
+            groups.tolist(), columns=FETCH_COLUMNS + SPAN_COLUMNS, use_threads=False
+        )
         offsets = np.concatenate([np.arange(group_starts[g], group_starts[g + 1]) for g in groups])
         local = np.searchsorted(offsets, positions)
         table = table.take(schema.from_numpy(local))
@@ -170,9 +178,10 @@ def run_sample(
     drawings: str,
 ) -> pa.Table:
     """Choose the sample, bring its strokes from `raw`/<drawings>/, write it to `out` atomically."""
-    table = apply_filters(candidates(processed, categories), params, categories)
+    files = partitions(processed, categories)
+    table = apply_filters(candidates(files), params, categories)
     chosen = table.take(schema.from_numpy(choose(table, params)))
-    sample = fetch_rows(processed, categories, chosen, raw, drawings)
+    sample = fetch_rows(files, categories, chosen, raw, drawings)
     with atomic.atomic_path(out) as staging:
         pq.write_table(sample, staging, compression="zstd")
     return sample
