@@ -125,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            f"{args.stage}: interrupted; its outputs are written whole or not at all: "
+            "run `dvc repro` again",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
 from conftest import run, set_param
@@ -86,6 +92,37 @@ def test_same_inputs_same_report_bytes(project, isolated_env):
     first = (project / "reports" / "quickdraw.html").read_bytes()
     repro(project, isolated_env, "--force", "report")
     assert (project / "reports" / "quickdraw.html").read_bytes() == first
+
+
+def test_ctrl_c_stops_the_report_with_one_line_and_leaves_its_outputs(project, isolated_env):
+    """SIGINT to the stage's process group (a terminal's Ctrl-C) while its layout worker runs:
+    exit 130, one line on stderr (no traceback, none from the worker), no worker left behind,
+    and the outputs as they were, with no staging file."""
+    repro(project, isolated_env)
+    reports = project / "reports"
+    before = {path.name: path.read_bytes() for path in reports.iterdir()}
+    stage = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "report"],
+        cwd=project,
+        env=isolated_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not psutil.Process(stage.pid).children():  # the layout worker has started
+        assert time.monotonic() < deadline and stage.poll() is None, "no worker started"
+        time.sleep(0.005)
+    worker = psutil.Process(stage.pid).children()[0]
+    os.killpg(stage.pid, signal.SIGINT)
+    _, stderr = stage.communicate(timeout=60)
+    assert stage.returncode == 130
+    assert stderr.splitlines() == [
+        "report: interrupted; its outputs are written whole or not at all: run `dvc repro` again"
+    ]
+    assert not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE
+    assert {path.name: path.read_bytes() for path in reports.iterdir()} == before
 
 
 def test_dvc_exp_run_with_a_set_param(project, isolated_env):
