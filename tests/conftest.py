@@ -108,6 +108,19 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True):
     return result
 
 
+def start_stage(project: Path, env: dict[str, str], stage: str, **popen) -> subprocess.Popen:
+    """`python -m pipeline <stage>` started in a project, its output as text pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", stage],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
 @pytest.fixture
 def project(tmp_path: Path, isolated_env: dict[str, str]) -> Path:
     """A fresh git + DVC repository holding this project's pipeline and demo data."""

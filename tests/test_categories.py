@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run, set_param
+from conftest import run, set_param, start_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gcs_server import GCSServer
@@ -187,14 +187,7 @@ def test_ctrl_c_stops_the_download_stage_and_the_next_run_resumes(project, isola
     with GCSServer(project / "data" / "demo") as server:
         set_param(project, "dataset.base_url", server.base_url)
         server.faults.stall_after[stalled] = 50_000
-        with subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "download"],
-            cwd=project,
-            env=isolated_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as stage:
+        with start_stage(project, isolated_env, "download") as stage:
             read_until_finished(stage.stdout, 5)
             assert server.stalled.wait(30)
             part = project / "data/raw" / f"{stalled}.part"

@@ -6,15 +6,13 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pyarrow.parquet as pq
 import pytest
-from conftest import run, set_param
+from conftest import run, set_param, start_stage
 
 pytestmark = pytest.mark.slow
 
@@ -101,15 +99,7 @@ def test_ctrl_c_stops_the_report_with_one_line_and_leaves_its_outputs(project, i
     repro(project, isolated_env)
     reports = project / "reports"
     before = {path.name: path.read_bytes() for path in reports.iterdir()}
-    stage = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "report"],
-        cwd=project,
-        env=isolated_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    stage = start_stage(project, isolated_env, "report", start_new_session=True)
     deadline = time.monotonic() + 30
     while not psutil.Process(stage.pid).children():  # the layout worker has started
         assert time.monotonic() < deadline and stage.poll() is None, "no worker started"
