@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from bench_scale import environment, timed
+from bench_scale import environment, set_param, timed
 from common import ROOT
 
 REPEATS = 3
@@ -50,13 +50,6 @@ def make_project(home: Path, env: dict[str, str]) -> Path:
     return project
 
 
-def set_seed(project: Path, seed: int) -> None:
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params["sample"]["seed"] = seed
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def replace_commands_by_copies(project: Path, saved: Path) -> None:
     """The sample's and report's commands become `cp` of the outputs they made."""
     for files in COPIED_OUTPUTS.values():
@@ -77,7 +70,7 @@ def rebuilds(project: Path, env: dict[str, str], first_seed: int) -> tuple[float
     noops, changes = [], []
     for attempt in range(REPEATS):
         noops.append(timed(repro, project, env)[0])
-        set_seed(project, first_seed + attempt)
+        set_param(project, "sample.seed", first_seed + attempt)
         seconds, output = timed(repro, project, env)
         if "Running stage 'report'" not in output:
             raise SystemExit(f"the report was not rebuilt:\n{output}")

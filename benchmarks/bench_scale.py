@@ -52,10 +52,12 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, st
     return elapsed, result.stdout
 
 
-def set_categories(project: Path, categories: list[str]) -> None:
+def set_param(project: Path, dotted: str, value) -> None:
+    """Set `section.key` in a project's params.yaml."""
+    section, key = dotted.split(".")
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
-    params["dataset"]["categories"] = categories
+    params[section][key] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -108,7 +110,7 @@ def bench_pipeline(home: Path) -> None:
         print(f"{CATEGORIES} categories x {DRAWINGS:,} drawings over HTTP ({base_url})")
         for name, command, categories in steps:
             if categories is not None:
-                set_categories(project, categories)
+                set_param(project, "dataset.categories", categories)
             figures[name], output = timed(command, project, env)
             plans = "; ".join(re.findall(r"^(?:download|join): .*$", output, re.MULTILINE))
             print(f"  {name:<18} {figures[name]:7.1f} s   ran: {stage_seconds(output)}   {plans}")
