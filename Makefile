@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 # dvc.yaml runs `python -m pipeline ...`: that must be the venv's python.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup report test bench lint lock demo clean ci
+.PHONY: setup report test bench lint lock demo clean ci plots-template
 
 setup: $(STAMP)
 
@@ -40,12 +40,17 @@ bench: setup
 	$(BIN)/python benchmarks/run.py
 
 lint: setup
-	$(BIN)/ruff check pipeline tests benchmarks
-	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/ruff check pipeline tests benchmarks ci
+	$(BIN)/ruff format --check pipeline tests benchmarks ci
 
 # Re-pin every dependency (needs the package index).
 lock: setup
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+# Rebuild the offline page of `dvc plots show` (third_party/vega/plots_page.html) from the npm
+# registry's vega, vega-lite and vega-embed, checked against third_party/vega/pins.json.
+plots-template: setup
+	$(BIN)/python ci/plots_template.py
 
 # Regenerate the bundled demo data (deterministic: the bytes do not change).
 demo: setup
