@@ -11,7 +11,8 @@ from pipeline import category_list, layout
 from pipeline.errors import PipelineError
 from pipeline.params import Params, load_params
 
-JOIN_SUMMARY = layout.REPORTS_DIR / "join.json"
+# The join's summary with every category (the report reads it); its headline is the DVC metric.
+JOIN_SUMMARY = layout.REPORTS_DIR / "join_categories.json"
 
 
 def _after_download(args: argparse.Namespace) -> Params:
@@ -29,6 +30,7 @@ def _download(args: argparse.Namespace) -> None:
 
 
 def _join(args: argparse.Namespace) -> None:
+    from pipeline import headline
     from pipeline.join import run_join
 
     params = _after_download(args)
@@ -42,10 +44,12 @@ def _join(args: argparse.Namespace) -> None:
         params.join.verify_sample,
         workers=os.cpu_count() or 1,
     )
+    headline.write(layout.REPORTS_DIR / "join.json", headline.join_figures(summary))
     print(f"joined {summary['drawings']:,} drawings into {layout.PROCESSED_DIR}")
 
 
 def _profile(args: argparse.Namespace) -> None:
+    from pipeline import headline
     from pipeline.profile_stage import run_profile
 
     params = _after_download(args)
@@ -53,10 +57,12 @@ def _profile(args: argparse.Namespace) -> None:
         layout.PROCESSED_DIR,
         params.dataset.categories,
         layout.PROFILE_DIR,
-        layout.REPORTS_DIR / "profile.json",
+        layout.REPORTS_DIR / "profile_categories.json",
         layout.REPORTS_DIR / "profile_recognized.json",
         params.profile.min_drawings,
     )
+    figures = headline.profile_figures(profile, params.profile.min_drawings)
+    headline.write(layout.REPORTS_DIR / "profile.json", figures)
     print(f"profiled {profile.num_rows:,} (category, country) pairs into {layout.PROFILE_DIR}")
 
 

@@ -43,8 +43,8 @@ def test_adding_a_category_profiles_only_it(project, isolated_env):
     profile = pq.read_table(project / layout.PROFILE_DIR / "profile.parquet")
     assert profile["category"].unique().to_pylist() == SIX
     assert sum(profile["drawings"].to_pylist()) == 6 * 600
-    metrics = json.loads((project / "reports/profile.json").read_text())
-    assert sorted(metrics["categories"]) == sorted(SIX)
+    figures = json.loads((project / "reports/profile_categories.json").read_text())
+    assert sorted(figures["categories"]) == sorted(SIX)
     lock = (project / "dvc.lock").read_text()
 
     # Removing one profiles nothing; adding it back restores its file from the stash.
@@ -62,7 +62,8 @@ def test_adding_a_category_profiles_only_it(project, isolated_env):
     output = run(["dvc", "repro", "profile"], project, env).stdout
     assert ran(output) == {"profile"}
     assert "profile: 6 kept, 0 to do" in output
-    assert json.loads((project / "reports/profile.json").read_text())["min_drawings"] == 5
+    figures = json.loads((project / "reports/profile_categories.json").read_text())
+    assert figures["min_drawings"] == 5
 
     # A change to the profile's code profiles every category again.
     with (project / "pipeline/profile.py").open("a") as handle:
