@@ -92,8 +92,9 @@ def _report(args: argparse.Namespace) -> None:
         layout.REPORTS_DIR,
         layout.RAW_DIR / "manifest",
         layout.PROFILE_DIR / "profile.parquet",
+        layout.MAP_PATH,
     )
-    print(f"wrote {layout.REPORTS_DIR / params.report.name}.html and .png")
+    print(f"wrote {layout.REPORTS_DIR / params.report.name}.html and .png, and {layout.MAP_PATH}")
 
 
 def _demo(args: argparse.Namespace) -> None:

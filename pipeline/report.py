@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import atomic, contact_sheet
+from pipeline import atomic, contact_sheet, map_table
 from pipeline.params import Params
 from pipeline.reportkit import embedding
 from pipeline.reportkit.drawings import (  # re-exported for tests and users' scripts
@@ -181,8 +181,10 @@ def run_report(
     out_dir: Path,
     manifest_dir: Path | None = None,
     profile_path: Path | None = None,
+    map_path: Path | None = None,
 ) -> dict:
-    """Write reports/<name>.html, <name>.png, metrics.json and countries.json atomically.
+    """Write reports/<name>.html, <name>.png, metrics.json and countries.json atomically, and
+    with `map_path` the map as data (pipeline/map_table.py).
 
     `manifest_dir` is the download stage's `data/raw/manifest`; without it the header says
     that no manifest was given. With `profile_path` (data/profile/profile.parquet) the page
@@ -200,6 +202,8 @@ def run_report(
     png = render_contact_sheet(inputs, drawings)
     atomic.write_bytes(out_dir / f"{params.report.name}.html", html_page)
     atomic.write_bytes(out_dir / f"{params.report.name}.png", png)
+    if map_path is not None:
+        map_table.write_map_table(map_path, inputs.sample, coords)
     scores = map_scores(drawings, coords, params.sample.seed)
     result = metrics(inputs, len(html_page), len(png), scores)
     atomic.write_text(out_dir / "metrics.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
