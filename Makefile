@@ -45,7 +45,8 @@ lint: setup
 
 # Re-pin every dependency (needs the package index).
 lock: setup
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--excludes ci/lock-excludes.txt -o requirements.lock
 
 # Rebuild the offline page of `dvc plots show` (third_party/vega/plots_page.html) from the npm
 # registry's vega, vega-lite and vega-embed, checked against third_party/vega/pins.json.
