@@ -241,9 +241,11 @@ def test_pipeline_check_passes_then_catches_a_stale_lock(
         r"inputs changed \(`params\.yaml:sample\.n`\): run `make ci`",
         text,
     ), text
-    assert "`reports/metrics.json` (stage `report`): follows from `data/sample/sample.parquet`" in (
-        failed.stderr
-    )
+    assert re.search(
+        r"`reports/metrics\.json`, `reports/quickdraw\.html`, `reports/quickdraw\.png` \(stage "
+        r"`report`\): the committed lock is stale, its inputs changed \(`params\.yaml:sample\.n`\)",
+        failed.stderr,
+    ), failed.stderr
 
     # Committing the regenerated lock makes it pass again.
     commit(repo, env, "lock regenerated")
@@ -340,3 +342,26 @@ def test_make_ci_runs_the_pipeline_check() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "bash ci/pipeline-check.sh" in result.stdout, result.stdout
+
+
+def test_lock_diff_tells_an_output_that_follows_from_an_earlier_one() -> None:
+    """The committed lock against one where the join's output, and so the sample, came out
+    otherwise: the join is this machine's doing, the sample only follows from it, and the
+    stages whose outputs came out the same are not mentioned."""
+    sys.path.insert(0, str(ROOT / "ci"))
+    from lock_diff import explain
+
+    committed = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    rebuilt = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    drawings = "data/processed/drawings"
+    for stage in rebuilt["stages"].values():
+        for entry in stage.get("outs", []) + stage.get("deps", []):
+            if entry["path"] in (drawings, "data/sample/sample.parquet"):
+                entry["md5"] = "f" * 32
+    lines = explain(committed, rebuilt)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"- `{drawings}` (stage `join`): same code, data and parameters")
+    assert lines[1].startswith(
+        f"- `data/sample/sample.parquet` (stage `sample`): follows from `{drawings}`"
+    )
+    assert explain(committed, committed) == []
