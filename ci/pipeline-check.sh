@@ -53,11 +53,17 @@ fi
 # 2. The committed lock must be what the rebuild produced (the pipeline is deterministic).
 lock_status=0
 lock_diff=""
+lock_why=""
 if [[ -z "$LIMIT" ]]; then
     lock_diff=$(git diff --no-color HEAD -- "${COMMITTED[@]}") || true
     if [[ -n "$lock_diff" ]]; then
         lock_status=1
-        lock_result="**failed**: \`dvc repro\` produced a different \`dvc.lock\` than the one committed. Run \`dvc repro\` and commit \`dvc.lock\` and \`reports/*.json\`; if the lock still changes on another machine, a stage is not deterministic."
+        lock_result="**failed**: \`dvc repro\` produced a different \`dvc.lock\` than the one committed; each output that differs, and what to do:"
+        # Each differing output, told apart: a stale lock, or the same inputs giving other bytes.
+        committed_lock=$(mktemp)
+        git show HEAD:dvc.lock >"$committed_lock" 2>/dev/null || true
+        lock_why=$(python ci/lock_diff.py "$committed_lock" dvc.lock) || lock_why="- (ci/lock_diff.py failed; see the job log)"
+        rm -f "$committed_lock"
     else
         lock_result="passed: \`dvc repro\` reproduced the committed \`dvc.lock\` exactly."
     fi
@@ -87,6 +93,7 @@ mkdir -p "$(dirname "$SUMMARY")"
     echo "- Data: $mode"
     echo "- Compared with: \`$base\` ($(git rev-parse --short "$base"))$base_note"
     echo "- dvc.lock check: $lock_result"
+    [[ -z "$lock_why" ]] || printf '%s\n' "$lock_why" | sed 's/^/  /'
     for html in reports/*.html; do
         [[ -e "$html" ]] || continue
         echo "- \`$html\`: $(wc -c <"$html") bytes, sha256 \`$(sha256sum "$html" | cut -d' ' -f1)\`"
@@ -117,6 +124,7 @@ fi
 cat "$SUMMARY"
 
 if [[ $lock_status -ne 0 ]]; then
-    echo "error: the committed dvc.lock is not what 'dvc repro' produced (see $SUMMARY)" >&2
+    echo "error: the committed dvc.lock is not what 'dvc repro' produced (see $SUMMARY):" >&2
+    printf '%s\n' "$lock_why" >&2
 fi
 exit "$lock_status"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from pipeline import category_list, layout
+from pipeline import category_list, cpus, layout
 from pipeline.errors import PipelineError
 from pipeline.params import Params, load_params
 
@@ -42,7 +41,7 @@ def _join(args: argparse.Namespace) -> None:
         layout.PROCESSED_DIR,
         JOIN_SUMMARY,
         params.join.verify_sample,
-        workers=os.cpu_count() or 1,
+        workers=cpus(),
     )
     headline.write(layout.REPORTS_DIR / "join.json", headline.join_figures(summary))
     print(f"joined {summary['drawings']:,} drawings into {layout.PROCESSED_DIR}")

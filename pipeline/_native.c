@@ -17,8 +17,9 @@
  * simplify: Google's simplification of one raw drawing (render.py's simplify_strokes), with
  * each kept point's time: in numpy it costs ~25 array calls per stroke, half a millisecond a
  * drawing, where the sample stage simplifies up to 100,000 of them. Step for step it is the
- * numpy recipe it replaced (the same libm hypot, numpy's sequential cumsum, arange and interp
- * formulas, rint), so it gives the same integers.
+ * numpy recipe it replaced (numpy's sequential cumsum, arange and interp formulas, rint), so it
+ * gives the same integers; lengths are hypot_exact's, correctly rounded, where C libraries'
+ * hypot differ in the last bit (and macOS's, musl's and glibc's are not all correctly rounded).
  *
  * group_sums: the profile's per-country sums of bitmaps, one pass over the rows (numpy needs
  * a gather per country: 3x slower, measured in pipeline/profile.py's docstring).
@@ -458,6 +459,118 @@ static PyObject *scan_lines(PyObject *Py_UNUSED(module), PyObject *args)
     return result;
 }
 
+/* a + b = *hi + *lo exactly (Knuth's two-sum). */
+static void two_sum(double a, double b, double *hi, double *lo)
+{
+    double s = a + b, v = s - a;
+    *hi = s;
+    *lo = (a - (s - v)) + (b - v);
+}
+
+/* a * a = *hi + *lo exactly (Dekker's product with Veltkamp's split; the build turns off
+ * fused multiply-adds, and |a| < 2^995 here, so nothing overflows). */
+static void two_square(double a, double *hi, double *lo)
+{
+    double c = 134217729.0 * a, high = c - (c - a), low = a - high; /* 2^27 + 1 */
+    *hi = a * a;
+    *lo = ((high * high - *hi) + 2.0 * high * low) + low * low;
+}
+
+/* The sign of the exact sum of n doubles (Shewchuk's non-overlapping partials, as Python's
+ * math.fsum keeps them: the largest partial decides). */
+static int sum_sign(const double *terms, int n)
+{
+    double partials[16];
+    int count = 0;
+    for (int t = 0; t < n; t++) {
+        double x = terms[t];
+        int kept = 0;
+        for (int p = 0; p < count; p++) {
+            double y = partials[p], hi, lo;
+            if (fabs(x) < fabs(y)) {
+                double swap = x;
+                x = y;
+                y = swap;
+            }
+            two_sum(x, y, &hi, &lo);
+            if (lo != 0.0)
+                partials[kept++] = lo;
+            x = hi;
+        }
+        partials[kept++] = x;
+        count = kept;
+    }
+    for (int p = count - 1; p >= 0; p--)
+        if (partials[p] != 0.0)
+            return partials[p] > 0 ? 1 : -1;
+    return 0;
+}
+
+/* The sign of a^2 + b^2 - m^2 for the midpoint m = r + d / 2 (d a power of two, exact). */
+static int beyond_midpoint(double a, double b, double r, double d)
+{
+    double terms[8];
+    two_square(a, &terms[0], &terms[1]);
+    two_square(b, &terms[2], &terms[3]);
+    two_square(r, &terms[4], &terms[5]);
+    terms[4] = -terms[4];
+    terms[5] = -terms[5];
+    terms[6] = -(r * d);        /* m^2 = r^2 + r d + d^2 / 4, each term exact */
+    terms[7] = -(d * d * 0.25);
+    return sum_sign(terms, 8);
+}
+
+/* sqrt(x^2 + y^2) correctly rounded (to nearest, ties to even): the same double on every
+ * machine, which no C library promises for hypot. A first guess from the rounded sum is
+ * within an ulp; the exact sign of a^2 + b^2 minus the square of each neighbouring midpoint
+ * then settles the rounding. Error bound (0.5 ulp) tested against exact rationals in
+ * tests/test_render.py. */
+static double hypot_exact(double x, double y)
+{
+    double a = fabs(x), b = fabs(y);
+    if (isinf(a) || isinf(b))
+        return INFINITY;
+    if (isnan(a) || isnan(b))
+        return NAN;
+    if (a < b) {
+        double swap = a;
+        a = b;
+        b = swap;
+    }
+    if (b == 0.0 || b < ldexp(a, -27)) /* b^2 / 2a below half an ulp of a: a is the result */
+        return a;
+    int exponent;
+    frexp(a, &exponent); /* scale to a in [0.5, 1): no overflow, no underflow of b^2 */
+    a = ldexp(a, -exponent);
+    b = ldexp(b, -exponent);
+    double r = sqrt(a * a + b * b);
+    for (;;) {
+        double up = nextafter(r, INFINITY), down = nextafter(r, 0.0);
+        uint64_t bits;
+        memcpy(&bits, &r, sizeof bits);
+        int odd = (int)(bits & 1), above = beyond_midpoint(a, b, r, up - r);
+        if (above > 0 || (above == 0 && odd)) {
+            r = up;
+            continue;
+        }
+        int below = beyond_midpoint(a, b, down, r - down);
+        if (below < 0 || (below == 0 && odd)) {
+            r = down;
+            continue;
+        }
+        return ldexp(r, exponent);
+    }
+}
+
+static PyObject *py_hypot_exact(PyObject *self, PyObject *args)
+{
+    (void)self;
+    double x, y;
+    if (!PyArg_ParseTuple(args, "dd:hypot_exact", &x, &y))
+        return NULL;
+    return PyFloat_FromDouble(hypot_exact(x, y));
+}
+
 /* RDP over points[0..n) (x, y pairs); sets keep[q] = 1 for the points it keeps. */
 static void rdp(const double *points, Py_ssize_t n, double epsilon, uint8_t *keep,
                 Py_ssize_t *stack)
@@ -473,7 +586,7 @@ static void rdp(const double *points, Py_ssize_t n, double epsilon, uint8_t *kee
             continue;
         double ax = points[2 * i], ay = points[2 * i + 1];
         double abx = points[2 * j] - ax, aby = points[2 * j + 1] - ay;
-        double chord = hypot(abx, aby), best = -1.0, best_cross = -1.0;
+        double chord = hypot_exact(abx, aby), best = -1.0, best_cross = -1.0;
         Py_ssize_t far = i + 1;
         for (Py_ssize_t q = i + 1; q < j; q++) {
             double rx = points[2 * q] - ax, ry = points[2 * q + 1] - ay;
@@ -487,7 +600,7 @@ static void rdp(const double *points, Py_ssize_t n, double epsilon, uint8_t *kee
                 best_cross = cross;
                 distance = cross / chord;
             } else {
-                distance = hypot(rx, ry);
+                distance = hypot_exact(rx, ry);
             }
             if (distance > best) {
                 best = distance;
@@ -701,7 +814,7 @@ static int simplify_stroke(const double *sx, const double *sy, const double *st,
             return -1;
         arc[0] = 0.0;
         for (Py_ssize_t i = 1; i < m; i++)
-            arc[i] = arc[i - 1] + hypot(px[i] - px[i - 1], py[i] - py[i - 1]);
+            arc[i] = arc[i - 1] + hypot_exact(px[i] - px[i - 1], py[i] - py[i - 1]);
         double length = arc[m - 1];
         Py_ssize_t steps = (Py_ssize_t)ceil(length); /* numpy.arange(0.0, length, 1.0) */
         k = steps + (length - (double)(steps - 1) > 1e-9);
@@ -920,6 +1033,9 @@ static PyMethodDef methods[] = {
      "key_id (uint64), in Google's shape (uint8), first stroke's signed area (float64); word, "
      "countrycode and timestamp as Arrow offsets (int32, n + 1) and then their bytes. Lines "
      "not in Google's shape have zeros."},
+    {"hypot_exact", py_hypot_exact, METH_VARARGS,
+     "hypot_exact(x, y) -> sqrt(x * x + y * y) correctly rounded, the same on every machine "
+     "(the lengths that simplify and rdp_keep measure)."},
     {"rdp_keep", rdp_keep, METH_VARARGS,
      "rdp_keep(points, keep, epsilon): Ramer-Douglas-Peucker over float64 (n, 2) points; "
      "sets keep (uint8, n) to 1 for the points kept."},

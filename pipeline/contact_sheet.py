@@ -31,7 +31,8 @@ SPAN = 255  # the simplified strokes' coordinates are 0..255
 def draw_cell(strokes: Sequence[np.ndarray], size: int = CELL) -> Image.Image:
     """One drawing (strokes of shape (2, k): x, y), dark on white, its bounding box centred
     in a `size` square (as Google centres the bitmaps), lines with round ends and joins,
-    antialiased by supersampling."""
+    antialiased by supersampling. Same bytes on every machine: integer device coordinates,
+    no trigonometry (README, "The same bytes on every machine")."""
     big = size * SUPERSAMPLE
     canvas = Image.new("L", (big, big), 255)
     if not strokes:
@@ -46,8 +47,11 @@ def draw_cell(strokes: Sequence[np.ndarray], size: int = CELL) -> Image.Image:
         # integer device coordinates: the same pixels on every platform
         xy = [tuple(p) for p in np.rint(stroke.T * scale + offset).astype(int).tolist()]
         if len(xy) > 1:
-            draw.line(xy, fill=0, width=width, joint="curve")
-        for x, y in (xy[0], xy[-1]):  # round caps (and a dot for a one-point stroke)
+            draw.line(xy, fill=0, width=width)
+        # round caps and joins as discs at every point (and a dot for a one-point stroke):
+        # Pillow's integer ellipse, where its curved joints compute angles with libm's
+        # trigonometry, whose last bits differ between C libraries
+        for x, y in xy:
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=0)
     return canvas.resize((size, size), Image.Resampling.BOX)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
@@ -23,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import atomic, binary, incremental, layout, schema
+from pipeline import atomic, binary, cpus, incremental, layout, schema
 from pipeline.bitmaps import open_bitmaps, read_block
 from pipeline.drawings import LineError, line_number, parse_range, split_ranges
 from pipeline.errors import PipelineError
@@ -414,7 +413,7 @@ PROCESS_POOL_FROM = 4
 
 
 def _join_one(files: CategoryFiles, out_dir: Path, verify: int, record: str, compiled: bool):
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(cpus()) as pool:
         return files.category, join_category(files, out_dir, pool, verify, record, compiled)
 
 

@@ -20,24 +20,25 @@ LINE_DIAMETER = 16.0
 PADDING = 16.0
 RDP_EPSILON = 2.0
 
-_TOTAL_PADDING = 2 * PADDING + LINE_DIAMETER
-_SCALE = SIDE / (ORIGINAL_SIDE + _TOTAL_PADDING)  # 256-space units -> output pixels
-_RADIUS = LINE_DIAMETER / 2 * _SCALE  # pen radius in output pixels (~0.74)
-_GRID_Y = 15  # cairo's scan converter samples 15 sub-rows per pixel row, x exactly
-_ROWS = SIDE * _GRID_Y
+TOTAL_PADDING = 2 * PADDING + LINE_DIAMETER
+SCALE = SIDE / (ORIGINAL_SIDE + TOTAL_PADDING)  # 256-space units -> output pixels
+RADIUS = LINE_DIAMETER / 2 * SCALE  # pen radius in output pixels (~0.74)
+GRID_Y = 15  # cairo's scan converter samples 15 sub-rows per pixel row, x exactly
+_ROWS = SIDE * GRID_Y
 _BATCH = 32  # drawings rendered per vectorised batch: bounds memory (~15 MB), and no slower
-_FIX = 256.0  # cairo works in 24.8 fixed point: points, offsets and span ends snap to 1/256
+FIX = 256.0  # cairo works in 24.8 fixed point: points, offsets and span ends snap to 1/256
 
 
 def _fixed(v: np.ndarray | float) -> np.ndarray:
     """Round to cairo's fixed point: ties between sub-rows are decided on these values."""
-    return np.rint(np.asarray(v) * _FIX) / _FIX
+    return np.rint(np.asarray(v) * FIX) / FIX
 
 
 # Cairo's round pen is a polygon: acos(1 - tolerance / r) with tolerance 0.1 px and r = 0.74 px
 # gives 12 vertices, at 0, 30, 60, ... degrees (in fixed point). Its half-width at height |dy|:
-_PEN_DY = _fixed(_RADIUS * np.array([0.0, 0.5, np.cos(np.pi / 6), 1.0]))
-_PEN_DX = _PEN_DY[::-1].copy()
+# (cos 30 degrees as sqrt(3) / 2: a correctly rounded square root, where libm's cos may differ)
+PEN_DY = _fixed(RADIUS * np.array([0.0, 0.5, np.sqrt(3.0) / 2, 1.0]))
+PEN_DX = PEN_DY[::-1].copy()
 
 Stroke = Sequence[Sequence[float]]
 
@@ -96,23 +97,33 @@ def _device_strokes(drawings: Sequence[Sequence[Stroke]]) -> tuple[list[np.ndarr
         arrays = [a for a in arrays if a.shape[1]]
         if not arrays:
             continue
-        offset = (ORIGINAL_SIDE - np.hstack(arrays).max(axis=1)) / 2 + _TOTAL_PADDING / 2
+        offset = (ORIGINAL_SIDE - np.hstack(arrays).max(axis=1)) / 2 + TOTAL_PADDING / 2
         for a in arrays:
-            p = _fixed((a + offset[:, None]) * _SCALE).T
+            p = _fixed((a + offset[:, None]) * SCALE).T
             keep = np.concatenate(([True], np.any(p[1:] != p[:-1], axis=1)))
             strokes.append(p[keep])
             owner.append(d)
     return strokes, np.asarray(owner, dtype=np.int64)
 
 
+def pen_half_width(dy: np.ndarray) -> np.ndarray:
+    """The pen polygon's half-width at heights 0 <= dy < its top: numpy.interp's formula,
+    spelled out in single IEEE operations so that the page's JavaScript can repeat it."""
+    j = np.searchsorted(PEN_DY, dy, side="right") - 1
+    slope = (PEN_DX[j + 1] - PEN_DX[j]) / (PEN_DY[j + 1] - PEN_DY[j])
+    return slope * (dy - PEN_DY[j]) + PEN_DX[j]
+
+
 def _pen_spans(px: np.ndarray, py: np.ndarray, sid: np.ndarray) -> tuple[np.ndarray, ...]:
     """Sub-row spans of the pen polygon at every point (cairo's round caps, joins and dots)."""
-    top = _PEN_DY[-1]
-    k0 = np.ceil((py - top) * _GRID_Y - 0.5).astype(np.int64)
-    k = k0[:, None] + np.arange(int(np.ceil(2 * top * _GRID_Y)) + 1)
-    dy = np.abs((k + 0.5) / _GRID_Y - py[:, None])
-    half = np.interp(dy, _PEN_DY, _PEN_DX, right=-1.0)
-    ok = half > 0
+    top = PEN_DY[-1]
+    k0 = np.ceil((py - top) * GRID_Y - 0.5).astype(np.int64)
+    k = k0[:, None] + np.arange(int(np.ceil(2 * top * GRID_Y)) + 1)
+    dy = np.abs((k + 0.5) / GRID_Y - py[:, None])
+    ok = dy < top
+    half = np.full(dy.shape, -1.0)
+    half[ok] = pen_half_width(dy[ok])
+    ok &= half > 0
     rows = np.nonzero(ok)[0]
     return sid[rows], k[ok], (px[:, None] - half)[ok], (px[:, None] + half)[ok]
 
@@ -137,16 +148,18 @@ def _body_spans(
     |t| <= 1, where o is the pen's offset normal to the segment, rounded to fixed point
     as cairo's stroker does (so the body is a parallelogram, very nearly a rectangle)."""
     dx, dy = bx - ax, by - ay
-    length = np.hypot(dx, dy)
-    ox, oy = _fixed(-dy / length * _RADIUS), _fixed(dx / length * _RADIUS)
+    # exact squares and sum of fixed-point values, then IEEE's correctly rounded square root:
+    # the correctly rounded hypot on every machine, which libm's hypot need not be
+    length = np.sqrt(dx * dx + dy * dy)
+    ox, oy = _fixed(-dy / length * RADIUS), _fixed(dx / length * RADIUS)
     corners_y = np.stack((ay + oy, ay - oy, by + oy, by - oy))
     # Cairo rounds edge ends to sub-rows half up: rows [round(15 y_top), round(15 y_bottom)).
-    k0 = np.floor(corners_y.min(axis=0) * _GRID_Y + 0.5).astype(np.int64)
-    k1 = np.floor(corners_y.max(axis=0) * _GRID_Y + 0.5).astype(np.int64) - 1
+    k0 = np.floor(corners_y.min(axis=0) * GRID_Y + 0.5).astype(np.int64)
+    k1 = np.floor(corners_y.max(axis=0) * GRID_Y + 0.5).astype(np.int64) - 1
     count = np.maximum(k1 - k0 + 1, 0)
     seg = np.repeat(np.arange(len(ax)), count)
     k = k0[seg] + np.arange(len(seg)) - np.repeat(np.cumsum(count) - count, count)
-    y = (k + 0.5) / _GRID_Y - ay[seg]
+    y = (k + 0.5) / GRID_Y - ay[seg]
     dx, dy, ox, oy = dx[seg], dy[seg], ox[seg], oy[seg]
     det = dx * oy - dy * ox
     # With x measured from a: s = (x * oy - y * ox) / det and t = (dx * y - dy * x) / det.
@@ -191,7 +204,8 @@ def _render_batch(drawings: Sequence[Sequence[Stroke]]) -> np.ndarray:
     xl, xr = (np.clip(_fixed(v[inside]), -1.0, SIDE + 1.0) for v in (xl, xr))
     # Union of the spans of one stroke on one sub-row: sort, then merge overlapping runs.
     group = sid * _ROWS + k
-    order = np.argsort(group * (8.0 * SIDE) + (xl + 2.0 * SIDE))  # (group, xl); |xl| < 2 * SIDE
+    # by (group, xl), |xl| < 2 * SIDE; stable: one order whichever sort numpy dispatches to
+    order = np.argsort(group * (8.0 * SIDE) + (xl + 2.0 * SIDE), kind="stable")
     group, xl, xr = group[order], xl[order], xr[order]
     first = np.concatenate(([True], group[1:] != group[:-1]))
     gidx = np.cumsum(first) - 1
@@ -206,14 +220,14 @@ def _render_batch(drawings: Sequence[Sequence[Stroke]]) -> np.ndarray:
     group = group[starts]
     # Exact coverage of [left, right) per pixel column, as in cairo's cells: a step of +1
     # height at floor(left), -1 at floor(right), minus the uncovered fractions.
-    row = (group // _ROWS) * SIDE + (group % _ROWS) // _GRID_Y  # (stroke, pixel row)
+    row = (group // _ROWS) * SIDE + (group % _ROWS) // GRID_Y  # (stroke, pixel row)
     cl, cr = np.floor(left).astype(np.int64), np.floor(right).astype(np.int64)
     cells = len(strokes) * SIDE * (SIDE + 1)
     idx_l, idx_r = row * (SIDE + 1) + cl, row * (SIDE + 1) + cr
     height = np.bincount(idx_l, minlength=cells) - np.bincount(idx_r, minlength=cells)
     area = np.bincount(idx_l, left - cl, cells) - np.bincount(idx_r, right - cr, cells)
     cover = np.cumsum(height.reshape(-1, SIDE + 1), axis=1) - area.reshape(-1, SIDE + 1)
-    alpha = np.rint(cover[:, :SIDE] * (255.0 / _GRID_Y)).astype(np.int64)
+    alpha = np.rint(cover[:, :SIDE] * (255.0 / GRID_Y)).astype(np.int64)
     alpha = np.clip(alpha, 0, 255).reshape(len(strokes), SIDE * SIDE)
     # Composite: the r-th stroke of every drawing at once.
     rank = np.arange(len(strokes)) - np.searchsorted(owner, owner)

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from pipeline import _native, binary
+from pipeline import _native, binary, cpus
 from pipeline.errors import PipelineError
 from pipeline.render import simplify_flat
 from pipeline.schema import SAMPLE, from_numpy, list_values
@@ -179,7 +179,7 @@ def read_strokes(
     keys = key_ids.tolist() if key_ids is not None else [None] * len(offsets)
     spans = (keys, offsets.tolist(), lengths.tolist())
     batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
-    workers = min(os.cpu_count() or 1, len(batches)) if fmt == "raw" else 1
+    workers = min(cpus(), len(batches)) if fmt == "raw" else 1
     flat = _Flat(fmt == "raw")
     try:
         fd = os.open(path, os.O_RDONLY)

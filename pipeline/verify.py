@@ -7,6 +7,7 @@ ndjson files. We re-render a seeded sample of drawings from their strokes the wa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,16 +42,23 @@ class Alignment:
 
 
 def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each pair of rows; 1 for two identical blank images."""
-    a = a.reshape(len(a), -1).astype(np.float64)
-    b = b.reshape(len(b), -1).astype(np.float64)
-    a -= a.mean(axis=1, keepdims=True)
-    b -= b.mean(axis=1, keepdims=True)
-    norms = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    dots = (a * b).sum(axis=1)
+    """Pearson correlation of each pair of rows; 1 for two identical blank images.
+
+    The sums are integers (exact, in any order: no SIMD or BLAS summation can change them);
+    the only rounding is one correctly rounded division and square root per pair, so the
+    result is the same on every machine.
+    """
+    a = a.reshape(len(a), -1).astype(np.int64)
+    b = b.reshape(len(b), -1).astype(np.int64)
+    n = a.shape[1]
+    sa, sb = a.sum(axis=1), b.sum(axis=1)
+    covariance = n * np.einsum("ij,ij->i", a, b) - sa * sb  # n**2 x the covariance
+    spread_a = n * np.einsum("ij,ij->i", a, a) - sa * sa
+    spread_b = n * np.einsum("ij,ij->i", b, b) - sb * sb
+    norms = np.sqrt(spread_a.astype(np.float64)) * np.sqrt(spread_b.astype(np.float64))
     identical = np.all(a == b, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norms > 0, dots / np.where(norms > 0, norms, 1), identical.astype(float))
+        return np.where(norms > 0, covariance / np.where(norms > 0, norms, 1), identical * 1.0)
 
 
 def read_strokes(
@@ -90,9 +98,9 @@ def check_alignment(
     drawn = read_strokes(drawings_path, rows, offsets[rows], lengths[rows], fmt)
     rendered = render_bitmaps(drawn)
     scores = correlations(rendered, read_rows(bitmaps, rows))
-    result = Alignment(
-        len(rows), float(np.mean(scores >= MATCH_CORRELATION)), float(np.mean(scores))
-    )
+    # a count over a count, and an exactly rounded sum: no summation order to depend on
+    matches = int(np.count_nonzero(scores >= MATCH_CORRELATION))
+    result = Alignment(len(rows), matches / len(rows), math.fsum(scores.tolist()) / len(rows))
     if result.agreement < MIN_AGREEMENT:
         raise PipelineError(
             f"{category}: the bitmaps do not show the drawings at the same positions: of "

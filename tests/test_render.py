@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import math
 import time
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
 
+from pipeline import _native
 from pipeline.render import render_bitmap, render_bitmaps, simplify_strokes
 
 HLINE = [[[0, 255], [0, 0]]]
@@ -219,3 +222,37 @@ def test_rendering_is_fast(heads: Path) -> None:
 def test_empty_drawings_render_blank(bad: list) -> None:
     assert render_bitmap(bad).max() == 0
     assert simplify_strokes(bad) == []
+
+
+def correctly_rounded(x: float, y: float, result: float) -> bool:
+    """Whether `result` is sqrt(x^2 + y^2) rounded to the nearest double (exact rationals)."""
+    exact = Fraction(x) ** 2 + Fraction(y) ** 2
+    up, down = math.nextafter(result, math.inf), math.nextafter(result, 0.0)
+    return (
+        (Fraction(result) + Fraction(down)) ** 2 / 4
+        <= exact
+        <= (Fraction(result) + Fraction(up)) ** 2 / 4
+    )
+
+
+def test_hypot_exact_is_correctly_rounded() -> None:
+    """The lengths simplify and RDP measure: within half an ulp everywhere, so the same on
+    every C library (glibc's hypot differs from it in about 0.6% of such pairs)."""
+    rng = np.random.default_rng(0)
+    pairs = [tuple(p) for p in rng.uniform(-300, 300, (20_000, 2)).tolist()]
+    pairs += [
+        (math.ldexp(a, int(e)), math.ldexp(b, int(f)))
+        for a, b, e, f in zip(
+            rng.random(5_000),
+            rng.random(5_000),
+            rng.integers(-1000, 1000, 5_000),
+            rng.integers(-1000, 1000, 5_000),
+            strict=True,
+        )
+    ]
+    pairs += [(3.0, 4.0), (0.0, 0.0), (-5.0, 0.0), (1e308, 1e308), (5e-324, 5e-324), (1.0, 1e-17)]
+    wrong = [(x, y) for x, y in pairs if not correctly_rounded(x, y, _native.hypot_exact(x, y))]
+    assert wrong == []
+    assert _native.hypot_exact(3.0, 4.0) == 5.0
+    assert _native.hypot_exact(math.inf, math.nan) == math.inf
+    assert math.isnan(_native.hypot_exact(1.0, math.nan))

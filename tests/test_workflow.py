@@ -235,11 +235,49 @@ def test_pipeline_check_passes_then_catches_a_stale_lock(
     assert re.search(r"\| reports/metrics\.json \| sample_size +\| 100 +\| 50 ", text)
     assert re.search(r"\| params\.yaml +\| sample\.n +\| 100 +\| 50 ", text)
     assert "```diff" in text and "data/sample/sample.parquet" in text
+    # ... and names each output with why it differs and what to do
+    assert re.search(
+        r"`data/sample/sample\.parquet` \(stage `sample`\): the committed lock is stale, its "
+        r"inputs changed \(`params\.yaml:sample\.n`\): run `make ci`",
+        text,
+    ), text
+    assert re.search(
+        r"`reports/metrics\.json`, `reports/quickdraw\.html`, `reports/quickdraw\.png` \(stage "
+        r"`report`\): the committed lock is stale, its inputs changed \(`params\.yaml:sample\.n`\)",
+        failed.stderr,
+    ), failed.stderr
 
     # Committing the regenerated lock makes it pass again.
     commit(repo, env, "lock regenerated")
     run(["bash", "ci/pipeline-check.sh"], repo, dict(env, BASE_REV="no-such-branch"))
     assert "`no-such-branch` is not available here" in summary.read_text()
+
+
+@pytest.mark.slow
+def test_pipeline_check_names_an_output_another_machine_built_differently(
+    small: Path, isolated_env: dict[str, str]
+) -> None:
+    """A lock committed on a machine whose report had other bytes, from the same code, data and
+    parameters: CI names that output, says it is this machine's doing, and what to do."""
+    repo = small
+    lock = repo / "dvc.lock"
+    html = "reports/quickdraw.html"
+    data = yaml.safe_load(lock.read_text())
+    (out,) = (o for o in data["stages"]["report"]["outs"] if o["path"] == html)
+    out["md5"] = "0" * 32
+    lock.write_text(yaml.safe_dump(data, sort_keys=False))
+    (repo / html).unlink()
+    commit(repo, isolated_env, "the lock as another machine built it")
+    failed = run(["bash", "ci/pipeline-check.sh"], repo, isolated_env, check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    text = (repo / "reports" / "ci-summary.md").read_text()
+    for where in (text, failed.stderr):
+        assert (
+            f"`{html}` (stage `report`): same code, data and parameters, other bytes: this "
+            "machine computes it differently (the map's layout" in where
+        ), where
+        assert "tests/test_portable.py" in where
+    assert "stale" not in failed.stderr
 
 
 @pytest.mark.slow
@@ -304,3 +342,26 @@ def test_make_ci_runs_the_pipeline_check() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "bash ci/pipeline-check.sh" in result.stdout, result.stdout
+
+
+def test_lock_diff_tells_an_output_that_follows_from_an_earlier_one() -> None:
+    """The committed lock against one where the join's output, and so the sample, came out
+    otherwise: the join is this machine's doing, the sample only follows from it, and the
+    stages whose outputs came out the same are not mentioned."""
+    sys.path.insert(0, str(ROOT / "ci"))
+    from lock_diff import explain
+
+    committed = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    rebuilt = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    drawings = "data/processed/drawings"
+    for stage in rebuilt["stages"].values():
+        for entry in stage.get("outs", []) + stage.get("deps", []):
+            if entry["path"] in (drawings, "data/sample/sample.parquet"):
+                entry["md5"] = "f" * 32
+    lines = explain(committed, rebuilt)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"- `{drawings}` (stage `join`): same code, data and parameters")
+    assert lines[1].startswith(
+        f"- `data/sample/sample.parquet` (stage `sample`): follows from `{drawings}`"
+    )
+    assert explain(committed, committed) == []

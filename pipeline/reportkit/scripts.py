@@ -19,13 +19,155 @@ THUMBNAIL = 112  # canvas pixels of the tooltip's drawing (shown at 56 CSS px: c
 PANEL = 300  # screen pixels of the panel's drawing, a square
 ABOVE, BELOW = 24, 68  # screen pixels of the panel's frame above it (heading), below (captions)
 
+#: The page's 28x28 bitmap (Google's numpy_bitmap), drawn with pipeline/render.py's recipe
+#: step for step in plain IEEE double arithmetic (no canvas: Skia's antialiasing differs by
+#: browser and CPU), so it has the same pixels as the Python rendering in every browser.
+#: Its constants come from render.py, printed so that they round-trip exactly.
+RASTERIZER = (
+    f"const RENDER = {{scale: {render.SCALE!r}, radius: {render.RADIUS!r}, grid: {render.GRID_Y},"
+    f" fix: {render.FIX!r}, pen_dy: [{', '.join(map(repr, render.PEN_DY.tolist()))}],"
+    f" pen_dx: [{', '.join(map(repr, render.PEN_DX.tolist()))}]}};\n"
+    + """
+// numpy.rint: to the nearest integer, ties to even (Math.round sends ties up).
+function rint(v) {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+// cairo's 24.8 fixed point (render._fixed)
+function fixed(v) { return rint(v * RENDER.fix) / RENDER.fix; }
+// The pen 12-gon's spans at a point (render._pen_spans, render.pen_half_width).
+function pen_spans(px, py, spans) {
+  const {grid, pen_dy, pen_dx} = RENDER;
+  const top = pen_dy[pen_dy.length - 1];
+  const k0 = Math.ceil((py - top) * grid - 0.5);
+  const rows = Math.ceil(2 * top * grid) + 1;
+  for (let r = 0; r < rows; r++) {
+    const k = k0 + r;
+    const dy = Math.abs((k + 0.5) / grid - py);
+    if (!(dy < top)) { continue; }
+    let j = 0;
+    while (pen_dy[j + 1] <= dy) { j++; }
+    const slope = (pen_dx[j + 1] - pen_dx[j]) / (pen_dy[j + 1] - pen_dy[j]);
+    const half = slope * (dy - pen_dy[j]) + pen_dx[j];
+    if (half > 0) { spans.push([k, px - half, px + half]); }
+  }
+}
+// x-interval where low <= coef * x + c <= high, or null (render._solve_x).
+function solve_x(coef, c, low, high) {
+  if (coef === 0) { return c >= low && c <= high ? [-Infinity, Infinity] : null; }
+  const a = (low - c) / coef, b = (high - c) / coef;
+  return [Math.min(a, b), Math.max(a, b)];
+}
+// A segment's body, a parallelogram, cut into sub-row spans (render._body_spans).
+function body_spans(ax, ay, bx, by, spans) {
+  const {grid, radius} = RENDER;
+  const dx = bx - ax, dy = by - ay;
+  const length = Math.sqrt(dx * dx + dy * dy);
+  const ox = fixed(-dy / length * radius), oy = fixed(dx / length * radius);
+  const ys = [ay + oy, ay - oy, by + oy, by - oy];
+  const k0 = Math.floor(Math.min(...ys) * grid + 0.5);
+  const k1 = Math.floor(Math.max(...ys) * grid + 0.5) - 1;
+  const det = dx * oy - dy * ox;
+  for (let k = k0; k <= k1; k++) {
+    const y = (k + 0.5) / grid - ay;
+    const s = solve_x(oy / det, -y * ox / det, 0, 1);
+    const t = solve_x(-dy / det, dx * y / det, -1, 1);
+    if (s === null || t === null) { continue; }
+    const lo = Math.max(s[0], t[0]), hi = Math.min(s[1], t[1]);
+    if (lo < hi) { spans.push([k, ax + lo, ax + hi]); }
+  }
+}
+// One stroke's alpha per pixel: the union of its spans on each sub-row, its exact
+// x-coverage summed per pixel as cairo's cells do (render._render_batch).
+function stroke_alpha(points) {
+  const {grid} = RENDER;
+  const spans = [];
+  points.forEach(([x, y], p) => {
+    pen_spans(x, y, spans);
+    if (p > 0) { body_spans(points[p - 1][0], points[p - 1][1], x, y, spans); }
+  });
+  const clip = (v, low, high) => Math.min(Math.max(v, low), high);
+  const rows = SIDE * grid;
+  const by_row = new Map();
+  for (const [k, xl, xr] of spans) {
+    if (k < 0 || k >= rows) { continue; }
+    if (!by_row.has(k)) { by_row.set(k, []); }
+    by_row.get(k).push([clip(fixed(xl), -1, SIDE + 1), clip(fixed(xr), -1, SIDE + 1)]);
+  }
+  const height = new Float64Array(SIDE * (SIDE + 1)), area = new Float64Array(height.length);
+  const cell = (row, x, h, a) => {
+    height[row * (SIDE + 1) + x] += h;
+    area[row * (SIDE + 1) + x] += a;
+  };
+  for (const [k, list] of by_row) {
+    list.sort((u, v) => u[0] - v[0]);
+    const row = Math.floor(k / grid);
+    for (let i = 0; i < list.length;) {
+      const start = list[i][0];
+      let reach = list[i][1];
+      for (i++; i < list.length && !(list[i][0] > reach); i++) {
+        reach = Math.max(reach, list[i][1]);
+      }
+      const left = clip(start, 0, SIDE), right = clip(reach, 0, SIDE);
+      const cl = Math.floor(left), cr = Math.floor(right);
+      cell(row, cl, 1, left - cl);
+      cell(row, cr, -1, -(right - cr));
+    }
+  }
+  const alpha = new Uint8Array(SIDE * SIDE);
+  for (let row = 0; row < SIDE; row++) {
+    let cover = 0;
+    for (let x = 0; x < SIDE; x++) {
+      cover += height[row * (SIDE + 1) + x];
+      const level = rint((cover - area[row * (SIDE + 1) + x]) * (255 / grid));
+      alpha[row * SIDE + x] = clip(level, 0, 255);
+    }
+  }
+  return alpha;
+}
+// Google's placement: the bounding box centred in the 256 square, then the padding.
+function placement(strokes) {
+  let mx = 0, my = 0;
+  for (const {x, y} of strokes) {
+    for (let p = 0; p < x.length; p++) { mx = Math.max(mx, x[p]); my = Math.max(my, y[p]); }
+  }
+  return [(256 - mx) / 2 + HALF_PAD, (256 - my) / 2 + HALF_PAD];
+}
+// The 28x28 bitmap as Google drew it (numpy_bitmap): white round pen of 16 on black in the
+// 304-unit frame scaled to 28 pixels, each stroke composited over the last in 8 bits
+// (pixman's rounding). Row 0 at the top, ink = 255.
+function rasterize(strokes) {
+  const [ox, oy] = placement(strokes);
+  const ink = new Uint8Array(SIDE * SIDE);
+  for (const {x, y} of strokes) {
+    const points = [];
+    for (let p = 0; p < x.length; p++) {
+      const point = [fixed((x[p] + ox) * RENDER.scale), fixed((y[p] + oy) * RENDER.scale)];
+      const last = points[points.length - 1];
+      if (last === undefined || last[0] !== point[0] || last[1] !== point[1]) {
+        points.push(point);
+      }
+    }
+    if (points.length === 0) { continue; }
+    const alpha = stroke_alpha(points);
+    for (let p = 0; p < ink.length; p++) {
+      const t = ink[p] * (255 - alpha[p]) + 128;
+      ink[p] = alpha[p] + ((t + (t >> 8)) >> 8);
+    }
+  }
+  return ink;
+}
+"""
+)
+
 #: Helpers; they read the CustomJS args `points`, `ink`, `pens`, `codes`, `names`,
 #: `categories`.
 PRELUDE = (
     f"const SIDE = {SIDE}, BOX = {BOX:g}, HALF_PAD = {(BOX - render.ORIGINAL_SIDE) / 2:g};\n"
-    f"const PEN = {render.LINE_DIAMETER:g}, PAUSE_MS = {PAUSE_MS}, EVEN_PACE = {EVEN_PACE};\n"
+    f"const PAUSE_MS = {PAUSE_MS}, EVEN_PACE = {EVEN_PACE};\n"
     f"const STROKE_GAP_MS = {STROKE_GAP_MS}, THUMBNAIL = {THUMBNAIL};\n"
     f"const PANEL = {PANEL}, ABOVE = {ABOVE}, BELOW = {BELOW};\n"
+    + RASTERIZER
     + """
 const state = (globalThis.__quickdraw ??= {shown: -1, replay: null, thumbs: new Map()});
 // The drawing the user sees under the pointer: the one painted last. BokehJS paints selected
@@ -104,14 +246,6 @@ function strokes_of(i) {
   }
   return out;
 }
-// Google's placement: the bounding box centred in the 256 square, then the padding.
-function placement(strokes) {
-  let mx = 0, my = 0;
-  for (const {x, y} of strokes) {
-    for (let p = 0; p < x.length; p++) { mx = Math.max(mx, x[p]); my = Math.max(my, y[p]); }
-  }
-  return [(256 - mx) / 2 + HALF_PAD, (256 - my) / 2 + HALF_PAD];
-}
 function trace(context, strokes) {
   for (const {x, y} of strokes) {
     context.beginPath();
@@ -120,27 +254,6 @@ function trace(context, strokes) {
     if (x.length === 1) { context.lineTo(x[0], y[0]); }
     context.stroke();
   }
-}
-// The 28x28 bitmap as Google drew it (numpy_bitmap): white round pen of 16 on black,
-// antialiased, in the 304-unit frame scaled to 28 pixels. Row 0 at the top, ink = 255.
-function rasterize(strokes) {
-  const canvas = (state.raster ??= new OffscreenCanvas(SIDE, SIDE));
-  const context = canvas.getContext("2d", {willReadFrequently: true});
-  context.setTransform(1, 0, 0, 1, 0, 0);
-  context.fillStyle = "#000";
-  context.fillRect(0, 0, SIDE, SIDE);
-  const [ox, oy] = placement(strokes);
-  const scale = SIDE / BOX;
-  context.setTransform(scale, 0, 0, scale, ox * scale, oy * scale);
-  context.strokeStyle = "#fff";
-  context.lineWidth = PEN;
-  context.lineCap = "round";
-  context.lineJoin = "round";
-  trace(context, strokes);
-  const rgba = context.getImageData(0, 0, SIDE, SIDE).data;
-  const ink = new Uint8Array(SIDE * SIDE);
-  for (let p = 0; p < ink.length; p++) { ink[p] = rgba[4 * p]; }
-  return ink;
 }
 // The tooltip's drawing: its strokes as thin vectors, framed as in the panel.
 function thumbnail(i) {
