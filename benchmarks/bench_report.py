@@ -35,6 +35,7 @@ from join_data import build as build_category
 from report_reference import build as build_reference
 
 from pipeline.join import run_join
+from pipeline.layout import GOOGLE_BASE_URL
 from pipeline.params import parse_params
 from pipeline.report import ReportInputs, load_inputs, render_html
 from pipeline.sample import run_sample
@@ -77,7 +78,7 @@ def params(drawings: int):
     return parse_params(
         {
             "dataset": {
-                "base_url": "data/demo",
+                "base_url": GOOGLE_BASE_URL,  # real drawings (the heads), not the demo
                 "drawings": "simplified",
                 "categories": [CATEGORY],
             },

@@ -31,7 +31,13 @@ from pipeline.reportkit.drawings import (  # re-exported for tests and users' sc
     from_sample,
     map_coordinates,
 )
-from pipeline.reportkit.header import Provenance, ascii_html, header_html, read_manifests
+from pipeline.reportkit.header import (
+    Provenance,
+    ascii_html,
+    credit_text,
+    header_html,
+    read_manifests,
+)
 from pipeline.reportkit.strokes import strokes_of
 
 __all__ = ["ReportInputs", "bitmaps_of", "country_name", "map_coordinates", "run_report"]
@@ -99,6 +105,8 @@ def render_html(
         drawings, strokes, coords, params.report.layout, sections, backend, neighbours
     )
     shown = dict(zip(drawings.categories, drawings.category_counts().tolist(), strict=True))
+    for section in sections:
+        profile_view.follow(layout.select_one({"name": "category_choice"}), section)
     header = header_html(params, inputs.provenance, shown)
     return page.render_page(layout, page_title(params), header, webgl=backend == "webgl")
 
@@ -116,8 +124,7 @@ def render_contact_sheet(inputs: ReportInputs, drawings: Drawings | None = None)
     heading = [
         f"{params.report.title}: {len(drawings):,} of {inputs.total_drawings:,} drawings of "
         f"{', '.join(params.dataset.categories)} (seed {params.sample.seed})",
-        "Data: The Quick, Draw! Dataset by Google, Inc., CC BY 4.0 "
-        "(https://quickdraw.withgoogle.com/data)",
+        credit_text(params),
     ]
     strokes = contact_sheet.Strokes.from_sample(inputs.sample)
     image = contact_sheet.render(drawings, strokes, figures.group_colours(drawings), heading)

@@ -28,6 +28,7 @@ from conftest import ARTIFACTS, ROOT, read_lines, write_category
 from test_report import CATEGORIES, params_for
 
 from pipeline.join import run_join
+from pipeline.layout import GOOGLE_BASE_URL
 from pipeline.params import parse_params
 from pipeline.render import render_bitmaps
 from pipeline.report import ReportInputs, country_name, render_html, run_report
@@ -425,7 +426,7 @@ def all_categories(heads: Path, tmp_path: Path) -> tuple[Path, pa.Table]:
     params = parse_params(
         {
             "dataset": {
-                "base_url": "data/demo",
+                "base_url": GOOGLE_BASE_URL,
                 "drawings": "simplified",
                 "categories": list(names),
             },
