@@ -37,7 +37,8 @@ from report_reference import build as build_reference
 from pipeline.join import run_join
 from pipeline.layout import GOOGLE_BASE_URL
 from pipeline.params import parse_params
-from pipeline.report import ReportInputs, load_inputs, render_html
+from pipeline.report import ReportInputs, coordinates_of, drawings_of, load_inputs, render_html
+from pipeline.reportkit import likeness
 from pipeline.sample import run_sample
 
 SIZES = (10_000, 100_000)
@@ -124,10 +125,15 @@ def build_pages(sample: Path, summary: Path, drawings: int, folder: Path) -> dic
     folder.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(sample, summary, params(drawings))
     empty = ReportInputs(inputs.sample.slice(0, 0), inputs.provenance, inputs.params)
+    drawings_ = drawings_of(inputs)
+    points = likeness.features(drawings_.bitmaps)  # once for both pages, as the stage does
+    coords = coordinates_of(inputs, drawings_, points)
+    near = likeness.neighbours(points)
     pages = {}
     for backend in ("canvas", "webgl"):
         path = folder / f"ours-{backend}.html"
-        path.write_bytes(render_html(inputs, backend=backend).encode("utf-8"))
+        page = render_html(inputs, drawings_, coords, backend, near)
+        path.write_bytes(page.encode("utf-8"))
         pages[f"ours ({backend})"] = (path, len(render_html(empty, backend=backend).encode()))
     reference = folder / "reference.html"
     build_reference(sample, reference)
