@@ -29,6 +29,7 @@ from bokeh.models import (
     FactorRange,
     HoverTool,
     Label,
+    LassoSelectTool,
     Legend,
     LegendItem,
     LinearColorMapper,
@@ -164,6 +165,8 @@ def _legend(title: str, labels: list[str], groups: np.ndarray, renderer: Any) ->
         glyph_height=12,
         label_height=12,
         padding=4,
+        location="top_right",
+        background_fill_alpha=0.75,
     )
 
 
@@ -241,10 +244,9 @@ def map_figure(
     }
     legends["category_legend"].visible = False
     for name in ("country_legend", "category_legend"):
-        plot.add_layout(legends[name], "right")
-    for tool in plot.tools:
-        if hasattr(tool, "renderers"):
-            tool.renderers = [renderer]  # not the names
+        plot.add_layout(legends[name])  # in the frame: the map keeps the page's width
+    for tool in plot.select({"type": (TapTool, BoxSelectTool, LassoSelectTool)}):
+        tool.renderers = [renderer]  # the drawings, not the names
     name_layer(plot, drawings, coords)
     return plot, renderer, legends
 
@@ -546,7 +548,7 @@ def build_layout(
     if neighbours is None:
         neighbours = np.zeros((len(drawings), 0), np.uint32)
     strip_plot, strip = neighbour_strip(neighbours)
-    countries_plot, countries, country_bar_of = country_bars(drawings, map_plot.frame_width + 170)
+    countries_plot, countries, country_bar_of = country_bars(drawings, map_plot.frame_width + 60)
     categories_plot, categories, bar_of = category_bars(drawings)
     chooser = category_chooser(drawings)
     lookups = {

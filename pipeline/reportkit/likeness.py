@@ -12,13 +12,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from pipeline.reportkit import embedding
+from pipeline.schema import BITMAP_BYTES
 
 NEIGHBOURS = 8
 
 
 def features(bitmaps: np.ndarray) -> np.ndarray:
     """(n, COMPONENTS) float64: the space the t-SNE layout is computed in."""
-    bitmaps = np.asarray(bitmaps, dtype=np.uint8).reshape(len(bitmaps), -1)
+    bitmaps = np.asarray(bitmaps, dtype=np.uint8).reshape(len(bitmaps), BITMAP_BYTES)
     if len(bitmaps) < 2:
         return np.zeros((len(bitmaps), embedding.COMPONENTS), np.float64)
     with threadpool_limits(limits=embedding.THREADS):

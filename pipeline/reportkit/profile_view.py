@@ -272,6 +272,7 @@ def _country_plot(name: str, title: str, countries: FactorRange, height: int, **
     )
     plot.ygrid.grid_line_color = None
     plot.yaxis.major_label_text_font_size = "8pt"
+    plot.title.text_font_size = "10pt"
     return plot
 
 
@@ -314,7 +315,7 @@ def build_profile_view(
 
     recognized = _country_plot(
         "profile_recognized",
-        "recognized share, with its 95% interval",
+        "recognized share (95% interval)",
         countries,
         height,
         x_range=(0, 1),
@@ -331,7 +332,7 @@ def build_profile_view(
     marks = recognized.scatter(x="recognized_share", y="country", source=rows, size=7, color=COLOUR)
     clockwise = _country_plot(
         "profile_clockwise",
-        "first strokes clockwise, 95% interval",
+        "first strokes clockwise (95% interval)",
         countries,
         height,
         x_range=(0, 1),
