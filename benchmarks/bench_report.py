@@ -126,9 +126,13 @@ def build_pages(sample: Path, summary: Path, drawings: int, folder: Path) -> dic
     inputs = load_inputs(sample, summary, params(drawings))
     empty = ReportInputs(inputs.sample.slice(0, 0), inputs.provenance, inputs.params)
     drawings_ = drawings_of(inputs)
-    points = likeness.features(drawings_.bitmaps)  # once for both pages, as the stage does
-    coords = coordinates_of(inputs, drawings_, points)
-    near = likeness.neighbours(points)
+    cached = OUT / f"report-layout-{drawings}.npz"  # the map and the neighbours of the sample
+    if not cached.exists():
+        points = likeness.features(drawings_.bitmaps)  # once for both, as the stage does
+        coords = coordinates_of(inputs, drawings_, points)
+        np.savez(cached, coords=coords, neighbours=likeness.neighbours(points))
+    with np.load(cached) as layout:
+        coords, near = layout["coords"], layout["neighbours"]
     pages = {}
     for backend in ("canvas", "webgl"):
         path = folder / f"ours-{backend}.html"
@@ -169,10 +173,11 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
 
 
-def bench(drawings: int, repetitions: int, hovers: int) -> dict:
+def bench(drawings: int, repetitions: int, hovers: int, stage: bool = True) -> dict:
     sample, summary = sample_of(drawings)
     pages = build_pages(sample, summary, drawings, OUT / f"report-pages-{drawings}")
-    stage = stage_seconds(sample, summary, drawings, OUT / f"report-stage-{drawings}")
+    out = OUT / f"report-stage-{drawings}"
+    stage = stage_seconds(sample, summary, drawings, out) if stage else float("nan")
     readies: dict[str, list[float]] = {name: [] for name in pages}
     latencies: dict[str, list[float]] = {name: [] for name in pages}
     for repetition in range(repetitions):
@@ -218,8 +223,11 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--hovers", type=int, default=HOVERS)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--no-stage", action="store_true", help="pages only, no stage timing")
     args = parser.parse_args()
-    results = {str(n): bench(n, args.repetitions, args.hovers) for n in args.sizes}
+    results = {
+        str(n): bench(n, args.repetitions, args.hovers, not args.no_stage) for n in args.sizes
+    }
     (OUT / "bench_report.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -106,7 +106,10 @@ def test_344_categories_at_100000_fit_and_name_the_largest_groups(bucket: Path):
         ranks = sorted(b["rank"] for b in boxes)
         assert ranks[0] == 0, "the largest group is named"
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / "report-344-categories.png", full_page=True)
+        page.screenshot(path=ARTIFACTS / "report-344-categories-page.png", full_page=True)
+        box = page.evaluate(f"() => ({FIND_VIEW})('map').el.getBoundingClientRect().toJSON()")
+        clip = {key: box[key] for key in ("x", "y", "width", "height")}
+        page.screenshot(path=ARTIFACTS / "report-344-categories.png", clip=clip)
         # zooming in at a group named nowhere yet names groups that had no room before
         before = {b["text"] for b in boxes}
         page.mouse.move(*page.evaluate(UNNAMED_ANCHOR))
@@ -155,7 +158,12 @@ def page(countries):
 def test_110_countries_fit_the_page_and_the_section(page):
     assert page.evaluate(HEIGHT) <= 2000
     top = page.get_by_text("How countries draw it").bounding_box()["y"]
-    assert page.evaluate(HEIGHT) - top <= 900
+    height = page.evaluate(HEIGHT) - top
+    assert height <= 900
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "report-110-countries-page.png", full_page=True)
+    section = {"x": 0, "y": top - 10, "width": 1400, "height": height + 10}
+    page.screenshot(path=ARTIFACTS / "report-110-countries.png", full_page=True, clip=section)
     rows = model_value(page, "profile_rows", "m.data.country")
     assert len(rows) == 30
     assert model_value(page, "profile_page", "m.options")[-1].endswith("of 110")
