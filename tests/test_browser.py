@@ -344,7 +344,7 @@ def test_colour_by_category_and_back(page):
         "() => Bokeh.documents[0].get_model_by_name('points').glyph.fill_color.field === "
         "'category_group'"
     )
-    legends = "m.right.filter((l) => l.items !== undefined && l.visible).map((l) => l.title)"
+    legends = "m.center.filter((l) => l.items !== undefined && l.visible).map((l) => l.title)"
     assert model_value(page, "map", legends) == ["category"]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "report-by-category.png", full_page=True)
