@@ -332,7 +332,7 @@ def build_profile_view(
     marks = recognized.scatter(x="recognized_share", y="country", source=rows, size=7, color=COLOUR)
     clockwise = _country_plot(
         "profile_clockwise",
-        "first strokes clockwise (95% interval)",
+        "clockwise share (95% interval)",
         countries,
         height,
         x_range=(0, 1),
