@@ -35,8 +35,10 @@ from join_data import build as build_category
 from report_reference import build as build_reference
 
 from pipeline.join import run_join
+from pipeline.layout import GOOGLE_BASE_URL
 from pipeline.params import parse_params
-from pipeline.report import ReportInputs, load_inputs, render_html
+from pipeline.report import ReportInputs, coordinates_of, drawings_of, load_inputs, render_html
+from pipeline.reportkit import likeness
 from pipeline.sample import run_sample
 
 SIZES = (10_000, 100_000)
@@ -77,7 +79,7 @@ def params(drawings: int):
     return parse_params(
         {
             "dataset": {
-                "base_url": "data/demo",
+                "base_url": GOOGLE_BASE_URL,  # real drawings (the heads), not the demo
                 "drawings": "simplified",
                 "categories": [CATEGORY],
             },
@@ -123,10 +125,19 @@ def build_pages(sample: Path, summary: Path, drawings: int, folder: Path) -> dic
     folder.mkdir(parents=True, exist_ok=True)
     inputs = load_inputs(sample, summary, params(drawings))
     empty = ReportInputs(inputs.sample.slice(0, 0), inputs.provenance, inputs.params)
+    drawings_ = drawings_of(inputs)
+    cached = OUT / f"report-layout-{drawings}.npz"  # the map and the neighbours of the sample
+    if not cached.exists():
+        points = likeness.features(drawings_.bitmaps)  # once for both, as the stage does
+        coords = coordinates_of(inputs, drawings_, points)
+        np.savez(cached, coords=coords, neighbours=likeness.neighbours(points))
+    with np.load(cached) as layout:
+        coords, near = layout["coords"], layout["neighbours"]
     pages = {}
     for backend in ("canvas", "webgl"):
         path = folder / f"ours-{backend}.html"
-        path.write_bytes(render_html(inputs, backend=backend).encode("utf-8"))
+        page = render_html(inputs, drawings_, coords, backend, near)
+        path.write_bytes(page.encode("utf-8"))
         pages[f"ours ({backend})"] = (path, len(render_html(empty, backend=backend).encode()))
     reference = folder / "reference.html"
     build_reference(sample, reference)
@@ -162,10 +173,11 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
 
 
-def bench(drawings: int, repetitions: int, hovers: int) -> dict:
+def bench(drawings: int, repetitions: int, hovers: int, stage: bool = True) -> dict:
     sample, summary = sample_of(drawings)
     pages = build_pages(sample, summary, drawings, OUT / f"report-pages-{drawings}")
-    stage = stage_seconds(sample, summary, drawings, OUT / f"report-stage-{drawings}")
+    out = OUT / f"report-stage-{drawings}"
+    stage = stage_seconds(sample, summary, drawings, out) if stage else float("nan")
     readies: dict[str, list[float]] = {name: [] for name in pages}
     latencies: dict[str, list[float]] = {name: [] for name in pages}
     for repetition in range(repetitions):
@@ -211,8 +223,11 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--hovers", type=int, default=HOVERS)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--no-stage", action="store_true", help="pages only, no stage timing")
     args = parser.parse_args()
-    results = {str(n): bench(n, args.repetitions, args.hovers) for n in args.sizes}
+    results = {
+        str(n): bench(n, args.repetitions, args.hovers, not args.no_stage) for n in args.sizes
+    }
     (OUT / "bench_report.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -187,6 +187,7 @@ def profile_category(
     area = schema.to_numpy(table["first_stroke_area"])
     directed = np.bincount(groups[area != 0], minlength=count)
     clockwise = np.bincount(groups[area > 0], minlength=count)
+    clockwise_low, clockwise_high = wilson_interval(clockwise, np.maximum(directed, 1))
     duration = table["duration_ms"]
     timed = duration.null_count == 0 and len(duration) > 0  # only raw drawings have times
     duration_median = (
@@ -209,10 +210,13 @@ def profile_category(
         "strokes_median": median("strokes"),
         "points_median": median("points"),
         "duration_ms_median": _nullable(duration_median, np.full(count, timed)),
+        "directed": from_numpy(directed.astype(np.int64)),
         "clockwise_share": _nullable(
             np.divide(clockwise, directed, out=np.zeros(count), where=directed > 0),
             directed > 0,
         ),
+        "clockwise_low": _nullable(clockwise_low, directed > 0),
+        "clockwise_high": _nullable(clockwise_high, directed > 0),
         "mean_bitmap": pa.FixedSizeBinaryArray.from_buffers(
             pa.binary(BITMAP_BYTES), count, [None, pa.py_buffer(means)]
         ),

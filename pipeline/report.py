@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pipeline import atomic, contact_sheet, map_table
 from pipeline.params import Params
-from pipeline.reportkit import embedding
+from pipeline.reportkit import embedding, likeness
 from pipeline.reportkit.drawings import (  # re-exported for tests and users' scripts
     Drawings,
     bitmaps_of,
@@ -31,7 +31,13 @@ from pipeline.reportkit.drawings import (  # re-exported for tests and users' sc
     from_sample,
     map_coordinates,
 )
-from pipeline.reportkit.header import Provenance, ascii_html, header_html, read_manifests
+from pipeline.reportkit.header import (
+    Provenance,
+    ascii_html,
+    credit_text,
+    header_html,
+    read_manifests,
+)
 from pipeline.reportkit.strokes import strokes_of
 
 __all__ = ["ReportInputs", "bitmaps_of", "country_name", "map_coordinates", "run_report"]
@@ -55,9 +61,11 @@ def drawings_of(inputs: ReportInputs) -> Drawings:
     )
 
 
-def coordinates_of(inputs: ReportInputs, drawings: Drawings) -> np.ndarray:
+def coordinates_of(
+    inputs: ReportInputs, drawings: Drawings, points: np.ndarray | None = None
+) -> np.ndarray:
     params = inputs.params
-    return map_coordinates(drawings.bitmaps, params.report.layout, params.sample.seed)
+    return map_coordinates(drawings.bitmaps, params.report.layout, params.sample.seed, points)
 
 
 def render_html(
@@ -65,14 +73,20 @@ def render_html(
     drawings: Drawings | None = None,
     coords: np.ndarray | Future[np.ndarray] | None = None,
     backend: str | None = None,
+    neighbours: np.ndarray | None = None,
 ) -> str:
     """The whole page, as text; `backend` draws the map ("canvas" or "webgl", by default
     `figures.MAP_BACKEND`). `coords` may still be being computed: it is waited for only when
-    the parts that do not need it are built."""
+    the parts that do not need it are built. `coords` and `neighbours`
+    (`likeness.neighbours`) are computed here when not given, from one set of features."""
     from pipeline.reportkit import figures, page, profile_view
 
     backend = backend or figures.MAP_BACKEND
     drawings = drawings or drawings_of(inputs)
+    if coords is None or neighbours is None:
+        points = likeness.features(drawings.bitmaps)
+        neighbours = likeness.neighbours(points) if neighbours is None else neighbours
+        coords = coordinates_of(inputs, drawings, points) if coords is None else coords
     params = inputs.params
     strokes = strokes_of(inputs.sample)
     sections = ()
@@ -85,14 +99,14 @@ def render_html(
                 params.report.top_countries,
             ),
         )
-    if coords is None:
-        coords = coordinates_of(inputs, drawings)
-    elif isinstance(coords, Future):
+    if isinstance(coords, Future):
         coords = coords.result()
     layout = figures.build_layout(
-        drawings, strokes, coords, params.report.layout, sections, backend=backend
+        drawings, strokes, coords, params.report.layout, sections, backend, neighbours
     )
     shown = dict(zip(drawings.categories, drawings.category_counts().tolist(), strict=True))
+    for section in sections:
+        profile_view.follow(layout.select_one({"name": "category_choice"}), section)
     header = header_html(params, inputs.provenance, shown)
     return page.render_page(layout, page_title(params), header, webgl=backend == "webgl")
 
@@ -110,8 +124,7 @@ def render_contact_sheet(inputs: ReportInputs, drawings: Drawings | None = None)
     heading = [
         f"{params.report.title}: {len(drawings):,} of {inputs.total_drawings:,} drawings of "
         f"{', '.join(params.dataset.categories)} (seed {params.sample.seed})",
-        "Data: The Quick, Draw! Dataset by Google, Inc., CC BY 4.0 "
-        "(https://quickdraw.withgoogle.com/data)",
+        credit_text(params),
     ]
     strokes = contact_sheet.Strokes.from_sample(inputs.sample)
     image = contact_sheet.render(drawings, strokes, figures.group_colours(drawings), heading)
@@ -192,12 +205,16 @@ def run_report(
     """
     inputs = load_inputs(sample_path, join_summary, params, manifest_dir, profile_path)
     drawings = drawings_of(inputs)
-    # Linux forks the worker (0.17 s sooner than a fresh start)
+    points = likeness.features(drawings.bitmaps)  # once: the layout's input and the strip's
+    # Linux forks the worker (0.17 s sooner than a fresh start); the neighbours are found
+    # here meanwhile
     with ProcessPoolExecutor(1, initializer=_end_on_interrupt) as pool:
         computing = pool.submit(
-            map_coordinates, drawings.bitmaps, params.report.layout, params.sample.seed
+            map_coordinates, drawings.bitmaps, params.report.layout, params.sample.seed, points
         )
-        html_page = render_html(inputs, drawings, computing).encode("utf-8")
+        neighbours = likeness.neighbours(points)
+        html_page = render_html(inputs, drawings, computing, neighbours=neighbours)
+        html_page = html_page.encode("utf-8")
         coords = computing.result()
     png = render_contact_sheet(inputs, drawings)
     atomic.write_bytes(out_dir / f"{params.report.name}.html", html_page)

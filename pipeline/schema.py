@@ -61,7 +61,10 @@ PROFILE = pa.schema(
         pa.field("strokes_median", pa.float64(), nullable=False),
         pa.field("points_median", pa.float64(), nullable=False),
         pa.field("duration_ms_median", pa.float64()),  # null unless the source is raw
+        pa.field("directed", pa.int64(), nullable=False),  # first strokes with a direction
         pa.field("clockwise_share", pa.float64()),  # null when no first stroke has a direction
+        pa.field("clockwise_low", pa.float64()),  # 95% Wilson score interval, null as above
+        pa.field("clockwise_high", pa.float64()),
         pa.field("mean_bitmap", pa.binary(BITMAP_BYTES), nullable=False),
     ]
 )

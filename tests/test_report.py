@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.join import run_join
+from pipeline.layout import GOOGLE_BASE_URL
 from pipeline.params import load_params, parse_params
 from pipeline.report import (
     ReportInputs,
@@ -26,6 +27,7 @@ from pipeline.report import (
 )
 from pipeline.reportkit.drawings import from_sample
 from pipeline.reportkit.embedding import knn_agreement
+from pipeline.reportkit.header import Provenance, credit_text, header_html
 from pipeline.reportkit.strokes import strokes_of
 from pipeline.sample import run_sample
 from pipeline.schema import SAMPLE
@@ -48,10 +50,10 @@ MANIFEST = {
 }
 
 
-def params_for(n: int = 60, **report):
+def params_for(n: int = 60, base_url: str = GOOGLE_BASE_URL, **report):
     raw = {
         "dataset": {
-            "base_url": "data/demo",
+            "base_url": base_url,
             "drawings": "simplified",
             "categories": list(CATEGORIES),
         },
@@ -161,6 +163,16 @@ def test_header_shows_the_manifest_the_alignment_and_the_attribution(built, tmp_
     assert f"{agreement:.4g} ({summary['categories']['octopus']['alignment']['checked']}" in page
     assert "The Quick, Draw! Dataset" in page and "creativecommons.org/licenses/by/4.0" in page
     assert "seed 3" in page and "The Eiffel Tower" in page
+    assert "Synthetic" not in page
+
+
+def test_the_demo_data_is_credited_as_synthetic(built, tmp_path):
+    """The bundled demo's doodles are the project's own: the header and the contact sheet
+    say so, and do not credit Google."""
+    demo = params_for(base_url="data/demo")
+    assert "Synthetic drawings" in header_html(demo, Provenance(1), {})
+    assert "Google, Inc." not in header_html(demo, Provenance(1), {})
+    assert "synthetic" in credit_text(demo) and "Google, Inc." in credit_text(params_for())
 
 
 def tiled(sample: pa.Table, times: int) -> pa.Table:

@@ -132,9 +132,12 @@ def from_sample(sample: pa.Table, categories: tuple[str, ...], top: int) -> Draw
     )
 
 
-def map_coordinates(bitmaps: np.ndarray, layout: str, seed: int) -> np.ndarray:
+def map_coordinates(
+    bitmaps: np.ndarray, layout: str, seed: int, points: np.ndarray | None = None
+) -> np.ndarray:
     """(n, 2) float32 positions: a t-SNE of the drawings (`pipeline.reportkit.embedding`), a PCA
-    of the bitmaps, or the 2017 post's random heights.
+    of the bitmaps, or the 2017 post's random heights. `points`: the t-SNE's input features
+    (`likeness.features`), when the caller has computed them already.
 
     The PCA's covariance is computed from integer pixel values in float64, where every product and
     sum is exact, so it does not depend on the BLAS's summation order; storing float32 then
@@ -146,7 +149,7 @@ def map_coordinates(bitmaps: np.ndarray, layout: str, seed: int) -> np.ndarray:
         coords = np.column_stack([np.arange(count, dtype=np.float64), rng.random(count)])
         return coords.astype(np.float32)
     if layout == "tsne":
-        return embedding.embed(bitmaps.reshape(count, schema.BITMAP_BYTES), "tsne", seed)
+        return embedding.embed(bitmaps.reshape(count, schema.BITMAP_BYTES), "tsne", seed, points)
     if count == 0:
         return np.zeros((0, 2), np.float32)
     pixels = bitmaps.reshape(count, -1).astype(np.float64)

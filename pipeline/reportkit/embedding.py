@@ -39,8 +39,11 @@ EXACT_UP_TO = 4_000  # drawings; above, openTSNE is faster even after its 1.1 s 
 BARNES_HUT_BELOW = 10_000
 
 
-def embed(bitmaps: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
-    """(n, 2) float32 map positions of (n, 784) uint8 bitmaps; same inputs, same bytes."""
+def embed(
+    bitmaps: np.ndarray, method: str = "tsne", seed: int = 0, points: np.ndarray | None = None
+) -> np.ndarray:
+    """(n, 2) float32 map positions of (n, 784) uint8 bitmaps; same inputs, same bytes.
+    `points`: their features (`likeness.features`), when the caller has them already."""
     if method not in METHODS:
         raise ValueError(f"unknown embedding {method!r}; known: {', '.join(METHODS)}")
     bitmaps = np.asarray(bitmaps, dtype=np.uint8).reshape(len(bitmaps), 28 * 28)
@@ -48,7 +51,8 @@ def embed(bitmaps: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarra
     if count < 2:
         return np.zeros((count, 2), np.float32)
     with threadpool_limits(limits=THREADS):
-        points = principal_components(oriented_gradients(bitmaps), COMPONENTS)
+        if points is None:
+            points = principal_components(oriented_gradients(bitmaps), COMPONENTS)
         anchors = seeded_rows(count, seed, SUBSAMPLE)
         coords = np.empty((count, 2), np.float64)
         coords[anchors] = tsne(points[anchors], seed)

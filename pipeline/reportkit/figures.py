@@ -7,7 +7,9 @@ map's renderer), `visible` (its filter), `panel` (the shown drawing: `key_id`, t
 drawn so far, NaN between strokes, `drawn` of `total` path entries, `at` when each is drawn),
 `panel_plot`, `heading` and `caption0..2` (its text), `panel_strokes` and `panel_pixels` (its
 renderers), `panel_image` (the 28x28 bitmap drawn from the strokes), `panel_mode`,
-`colour_by`, `category_choice`, `country_bars`, `category_bars`.
+`colour_by`, `category_choice`, `country_bars`, `category_bars`; `category_names` and
+`name_store` (the names on the map, `map_names`), `neighbours` (the strip of drawings like the
+clicked one: `key_id`, `index`, `country`) and `likeness` (every drawing's nearest, as rows).
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from bokeh.models import (
     FactorRange,
     HoverTool,
     Label,
+    LassoSelectTool,
     Legend,
     LegendItem,
     LinearColorMapper,
     MultiChoice,
+    NumeralTickFormatter,
     RadioButtonGroup,
     Range1d,
     TapTool,
@@ -38,7 +42,7 @@ from bokeh.models import (
 from bokeh.palettes import Category20, Greys256
 from bokeh.plotting import figure
 
-from pipeline.reportkit import scripts
+from pipeline.reportkit import map_names, scripts
 from pipeline.reportkit.drawings import OTHER, SIDE, Drawings, country_name
 from pipeline.reportkit.strokes import Strokes
 
@@ -48,6 +52,9 @@ CATEGORY_COLOUR = "#4c72b0"
 COLOURED_CATEGORIES = 19  # categories with their own colour when colouring by category
 MAP_BACKEND = "canvas"  # measured faster than "webgl" in Chromium (benchmarks/bench_report.py)
 CATEGORY_BARS = 15  # bars for the top categories; the rest share an "others" bar
+COUNTRY_BARS = 29  # bars for the top countries; the rest share an "others" bar
+MAP_FRAME = (850, 660)  # px: the map is the page's main element in a 1400 px wide window
+COUNT_FORMAT = "0.[0]a"  # count axes read 12k, not 1.2e+4
 CAPTION_STYLE = {"x": 6, "x_units": "screen", "y_units": "screen", "text_font_size": "10pt"}
 MAP_TITLE = "{shown} of {total} drawings shown; hover a point to see the drawing"
 JS_MAP_TITLE = MAP_TITLE.format(
@@ -63,6 +70,30 @@ def group_colours(drawings: Drawings) -> list[str]:
 
 def map_title(shown: int, total: int) -> str:
     return MAP_TITLE.format(shown=f"{shown:,}", total=f"{total:,}")
+
+
+def marker_style(count: int) -> tuple[float, float]:
+    """Size (px) and opacity of the map's squares: 8 px and 0.8 up to 1,000 drawings, then
+    smaller and fainter as the sample grows (2 px and 0.32 at 100,000), so that dense groups
+    stay darker than sparse ones instead of one carpet of colour."""
+    scale = 1000 / max(count, 1000)
+    return round(8 * scale**0.3, 1), round(0.8 * scale**0.2, 2)
+
+
+def map_ranges(coords: np.ndarray, layout: str) -> tuple[Range1d, Range1d]:
+    """Fixed ranges around the drawings (equal scales unless the layout is random), so that
+    the default view, and the names placed in it, are known when the page is built."""
+    if len(coords) == 0:
+        return Range1d(0, 1), Range1d(0, 1)
+    low, high = coords.min(axis=0).astype(np.float64), coords.max(axis=0).astype(np.float64)
+    span = np.maximum(high - low, 1e-9) * 1.06
+    centre = (low + high) / 2
+    if layout != "random":
+        per_px = max(span[0] / MAP_FRAME[0], span[1] / MAP_FRAME[1])
+        span = np.array([per_px * MAP_FRAME[0], per_px * MAP_FRAME[1]])
+    x0, y0 = (centre - span / 2).tolist()
+    x1, y1 = (centre + span / 2).tolist()
+    return Range1d(x0, x1), Range1d(y0, y1)
 
 
 def point_source(drawings: Drawings, strokes: Strokes, coords: np.ndarray) -> ColumnDataSource:
@@ -124,8 +155,19 @@ def _legend(title: str, labels: list[str], groups: np.ndarray, renderer: Any) ->
     for index, label in enumerate(labels):
         members = np.flatnonzero(groups == index)
         if len(members):
-            items.append(LegendItem(label=label[:24], renderers=[renderer], index=int(members[0])))
-    return Legend(items=items, title=title, label_text_font_size="9pt", spacing=1)
+            items.append(LegendItem(label=label[:20], renderers=[renderer], index=int(members[0])))
+    return Legend(
+        items=items,
+        title=title,
+        label_text_font_size="8pt",
+        spacing=0,
+        glyph_width=12,
+        glyph_height=12,
+        label_height=12,
+        padding=4,
+        location="top_right",
+        background_fill_alpha=0.75,
+    )
 
 
 def country_labels(drawings: Drawings) -> list[str]:
@@ -162,28 +204,32 @@ def map_figure(
 ):
     """The scatter of drawings, coloured by country group (or category), filtered by the bar
     charts and the category chooser; the legend of each colouring, one of them visible."""
+    x_range, y_range = map_ranges(coords, layout)
     plot = figure(
-        width=820,
-        height=600,
+        frame_width=MAP_FRAME[0],
+        frame_height=MAP_FRAME[1],
+        x_range=x_range,
+        y_range=y_range,
         title=map_title(len(drawings), len(drawings)),
         x_axis_label=AXES[layout][0],
         y_axis_label=AXES[layout][1],
         tools="pan,wheel_zoom,box_zoom,box_select,lasso_select,tap,reset",
         active_scroll="wheel_zoom",
         active_drag="pan",
-        match_aspect=layout != "random",
+        toolbar_location="above",  # beside the title: the width is the map's
         output_backend=backend,
         name="map",
     )
     colours = group_colours(drawings)
+    size, alpha = marker_style(len(drawings))
     renderer = plot.scatter(
         "x",
         "y",
         source=points,
         view=CDSView(filter=BooleanFilter(name="visible")),
-        size=8,
+        size=size,
         marker="square",
-        alpha=0.8,
+        alpha=alpha,
         line_color=None,
         fill_color={"field": "group", "transform": colour_mapper(colours)},
         nonselection_alpha=0.15,
@@ -198,8 +244,81 @@ def map_figure(
     }
     legends["category_legend"].visible = False
     for name in ("country_legend", "category_legend"):
-        plot.add_layout(legends[name], "right")
+        plot.add_layout(legends[name])  # in the frame: the map keeps the page's width
+    for tool in plot.select({"type": (TapTool, BoxSelectTool, LassoSelectTool)}):
+        tool.renderers = [renderer]  # the drawings, not the names
+    name_layer(plot, drawings, coords)
     return plot, renderer, legends
+
+
+def name_layer(plot: Any, drawings: Drawings, coords: np.ndarray) -> None:
+    """Each category's name at its densest group of drawings (`map_names`), placed again by
+    the page whenever the map's ranges change; drawn when the sample has several categories."""
+    store = map_names.anchors(coords, drawings.category, drawings.categories)
+    view = ((plot.x_range.start, plot.x_range.end), (plot.y_range.start, plot.y_range.end))
+    names = ColumnDataSource(data=map_names.place(store, *view, MAP_FRAME), name="category_names")
+    plot.text(
+        "x",
+        "y",
+        text="text",
+        source=names,
+        text_align="center",
+        text_baseline="middle",
+        text_font_size=f"{map_names.FONT_PX}px",
+        text_font_style="bold",
+        text_color="#222222",
+        background_fill_color="white",
+        background_fill_alpha=0.65,
+        visible=len(store["text"]) > 1,
+        name="names",
+    )
+    store_source = ColumnDataSource(data=store, name="name_store")
+    place = CustomJS(
+        args={"plot": plot, "store": store_source, "names": names}, code=map_names.PLACE_NAMES
+    )
+    for axis in (plot.x_range, plot.y_range):
+        axis.js_on_change("start", place)
+        axis.js_on_change("end", place)
+
+
+def neighbour_strip(neighbours: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    """The strip under the panel: the clicked drawing's nearest drawings, each with its country
+    (`likeness`); filled in the page on a click, a click on one shows it in the panel."""
+    strip = ColumnDataSource(
+        data={"key_id": [], "index": [], "country": [], "xs": [], "ys": [], "x": [], "y": []},
+        name="neighbours",
+    )
+    rows = ColumnDataSource(data={"rows": neighbours.reshape(-1)}, name="likeness")
+    cell = scripts.PANEL / scripts.STRIP_COLUMNS
+    plot = figure(
+        frame_width=scripts.PANEL,
+        frame_height=round(scripts.STRIP_ROWS * cell * (1 + scripts.STRIP_LABEL)),
+        x_range=Range1d(0, scripts.STRIP_COLUMNS * scripts.BOX),
+        y_range=Range1d(
+            scripts.STRIP_ROWS * scripts.BOX * (1 + scripts.STRIP_LABEL), 0
+        ),  # y down, as drawn
+        title="most like the clicked drawing (click one)",
+        tools="",
+        toolbar_location=None,
+        name="neighbour_plot",
+        min_border=4,
+        outline_line_color="#dddddd",
+    )
+    plot.title.text_font_size = "9pt"
+    plot.axis.visible = False
+    plot.grid.visible = False
+    plot.multi_line(xs="xs", ys="ys", source=strip, line_color="#111111", line_width=1.5)
+    plot.text(
+        x="x",
+        y="y",
+        text="country",
+        source=strip,
+        text_align="center",
+        text_baseline="top",
+        text_font_size="8pt",
+        text_color="#555555",
+    )
+    return plot, {"neighbours": strip, "likeness": rows, "k": int(neighbours.shape[1])}
 
 
 def panel_figure() -> tuple[Any, dict[str, Any]]:
@@ -300,32 +419,48 @@ def _bars_source(
     )
 
 
-def country_bars(drawings: Drawings) -> tuple[Any, ColumnDataSource]:
-    """Drawings per country in the sample; click or box-select bars to filter the map."""
+def country_bars(drawings: Drawings, width: int) -> tuple[Any, ColumnDataSource, list[int]]:
+    """Drawings per country in the sample, the top ones and "others"; click or box-select bars
+    to filter the map. Returns the plot, its source, and each country's bar."""
     colours = group_colours(drawings)
-    groups = np.minimum(np.arange(len(drawings.countries)), max(len(colours) - 1, 0))
+    codes = list(drawings.countries)
+    counts = drawings.country_counts()
+    shown = len(codes) if len(codes) <= COUNTRY_BARS + 1 else COUNTRY_BARS
+    bar_of = [min(c, shown) for c in range(len(codes))]
+    groups = np.minimum(np.arange(shown), max(len(colours) - 1, 0))
+    labels = codes[:shown]
+    names = [country_name(code) for code in labels]
+    bar_colours = [colours[g] for g in groups] if colours else []
+    totals = counts[:shown].tolist()
+    others = int(counts[shown:].sum())
+    if shown < len(codes):
+        labels.append(f"{len(codes) - shown} others")
+        names.append(f"{len(codes) - shown} other countries ({others:,} drawings)")
+        bar_colours.append(OTHER_COLOUR)
+        totals.append(others)
     source = _bars_source(
-        "country_bars",
-        drawings.countries,
-        drawings.country_counts(),
-        name=[country_name(code) for code in drawings.countries],
-        colour=[colours[g] for g in groups] if colours else [],
+        "country_bars", labels, np.array(totals, np.int64), name=names, colour=bar_colours
     )
     plot = figure(
-        width=1140,
-        height=210,
-        x_range=FactorRange(*drawings.countries),
+        width=width,
+        height=230,
+        x_range=FactorRange(*labels),
         title="drawings per country: click bars to show or hide countries in the map",
         tools=[TapTool(mode="xor"), BoxSelectTool(dimensions="width")],
         toolbar_location=None,  # every view costs start-up time; these tools need no buttons
         name="countries",
     )
     _bars(plot, source, vertical=True, colour="colour")
-    plot.xaxis.major_label_orientation = np.pi / 2 if len(drawings.countries) > 30 else 0
-    plot.xaxis.major_label_text_font_size = "7pt" if len(drawings.countries) > 60 else "9pt"
+    plot.xaxis.major_label_orientation = np.pi / 2 if len(labels) > 20 else 0
+    plot.xaxis.major_label_text_font_size = "8pt"
+    plot.yaxis.formatter = NumeralTickFormatter(format=COUNT_FORMAT)
     plot.xgrid.grid_line_color = None
     plot.y_range.start = 0
-    return plot, source
+    top = max(totals[:shown], default=0)
+    if shown < len(codes) and others > 1.5 * top:
+        plot.y_range.end = 1.5 * top  # "others" runs off the chart; the title gives its count
+        plot.title.text += f" (the {len(codes) - shown} others: {others:,}, off the scale)"
+    return plot, source, bar_of
 
 
 def category_bars(drawings: Drawings) -> tuple[Any, ColumnDataSource, list[int]]:
@@ -357,6 +492,7 @@ def category_bars(drawings: Drawings) -> tuple[Any, ColumnDataSource, list[int]]
     )
     _bars(plot, source, vertical=False, colour=CATEGORY_COLOUR)
     plot.ygrid.grid_line_color = None
+    plot.xaxis.formatter = NumeralTickFormatter(format=COUNT_FORMAT)
     plot.x_range.start = 0
     top = max(totals[: len(shown)], default=0)
     if len(shown) < len(ranked) and others > 1.5 * top:
@@ -400,15 +536,19 @@ def build_layout(
     layout: str,
     sections: tuple[Any, ...] = (),
     backend: str = MAP_BACKEND,
+    neighbours: np.ndarray | None = None,
 ):
     """The whole report's Bokeh layout, with its hover and crossfilter callbacks wired;
     `sections` (other Bokeh layouts) follow below it; `backend` draws the map ("canvas" or
-    "webgl")."""
+    "webgl"); `neighbours`: each drawing's nearest (`likeness.neighbours`), for the strip."""
     points = point_source(drawings, strokes, coords)
     ink, pens = stroke_sources(strokes)
     map_plot, renderer, legends = map_figure(drawings, coords, layout, points, backend)
     panel_plot, panel = panel_figure()
-    countries_plot, countries = country_bars(drawings)
+    if neighbours is None:
+        neighbours = np.zeros((len(drawings), 0), np.uint32)
+    strip_plot, strip = neighbour_strip(neighbours)
+    countries_plot, countries, country_bar_of = country_bars(drawings, map_plot.frame_width + 60)
     categories_plot, categories, bar_of = category_bars(drawings)
     chooser = category_chooser(drawings)
     lookups = {
@@ -434,8 +574,9 @@ def build_layout(
         )
     )
     replay = CustomJS(args=shown, code=scripts.REPLAY)
-    map_plot.js_on_event("tap", replay)
+    map_plot.js_on_event("tap", CustomJS(args={**shown, **strip}, code=scripts.FILL_STRIP))
     panel_plot.js_on_event("tap", replay)
+    strip_plot.js_on_event("tap", CustomJS(args={**shown, **strip}, code=scripts.STRIP_PICK))
     panel["mode"].js_on_change(
         "active",
         CustomJS(
@@ -458,6 +599,7 @@ def build_layout(
             "country_bars": countries,
             "category_bars": categories,
             "bar_of": bar_of,
+            "country_bar_of": country_bar_of,
             "categories": drawings.categories,
             "chooser": chooser,
             "title": map_plot.title,
@@ -468,5 +610,5 @@ def build_layout(
         source.selected.js_on_change("indices", crossfilter)
     chooser.js_on_change("value", crossfilter)
     controls = row(Div(text="colour:"), colour_by)
-    side = column(panel_plot, panel["mode"], chooser, categories_plot)
-    return column(row(column(map_plot, controls), side), countries_plot, *sections)
+    side = column(panel_plot, panel["mode"], strip_plot, chooser, categories_plot)
+    return column(row(column(map_plot, controls, countries_plot), side), *sections)

@@ -12,12 +12,19 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.layout import DEMO_DIR
 from pipeline.params import Params
 
 ATTRIBUTION = (
     'Drawings from <a href="https://quickdraw.withgoogle.com/data">The Quick, Draw! Dataset</a>'
     ' by Google, Inc., licensed under <a href="https://creativecommons.org/licenses/by/4.0/">'
     "CC BY 4.0</a>; sampled and laid out by quickdraw-pipeline."
+)
+#: The bundled demo's credit: its doodles are the project's own, not Google's.
+DEMO_CREDIT = (
+    "Synthetic drawings: the project's bundled demo data (data/demo, made by "
+    "<code>python -m pipeline demo</code>), not drawings from Google's dataset; its key_ids, "
+    "countries and dates are made up. Sampled and laid out by quickdraw-pipeline."
 )
 LISTED_CATEGORIES = 8  # more categories than this: the header says how many, names collapsed
 MANIFEST_FIELDS = ("url", "size", "md5", "crc32c", "etag", "generation", "drawings")
@@ -42,6 +49,26 @@ def read_manifests(folder: Path | None, categories: tuple[str, ...]) -> dict[str
         if path.is_file():
             found[category] = json.loads(path.read_text(encoding="utf-8"))
     return found
+
+
+def is_demo(params: Params) -> bool:
+    """Whether the drawings are the bundled synthetic demo (`layout.DEMO_DIR`), not Google's."""
+    return Path(params.dataset.base_url).resolve() == DEMO_DIR.resolve()
+
+
+def credit_html(params: Params) -> str:
+    """The source's credit: Google's CC BY 4.0 attribution, or the demo's synthetic label."""
+    return DEMO_CREDIT if is_demo(params) else ATTRIBUTION
+
+
+def credit_text(params: Params) -> str:
+    """The same credit as one line of plain text (the contact sheet's)."""
+    if is_demo(params):
+        return "Data: synthetic drawings, the project's bundled demo (data/demo), not Google's"
+    return (
+        "Data: The Quick, Draw! Dataset by Google, Inc., CC BY 4.0 "
+        "(https://quickdraw.withgoogle.com/data)"
+    )
 
 
 def ascii_html(value: object) -> str:
@@ -141,7 +168,7 @@ def header_html(params: Params, provenance: Provenance, shown: dict[str, int]) -
         f"<p>Source: {ascii_html(source)}"
         + (f"; join alignment {overall:.4g}" if overall is not None else "")
         + ".</p>",
-        f"<p class='attribution'>{ATTRIBUTION}</p>",
+        f"<p class='attribution'>{credit_html(params)}</p>",
         "<details><summary>Per category, and the download manifest</summary>",
         _category_rows(params, provenance, shown),
         _manifest_rows(provenance),

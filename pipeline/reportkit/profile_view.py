@@ -1,15 +1,19 @@
 """The report's section "How countries draw it", built from the profile (every drawing).
 
-A category picker, the mean drawing of the category's top countries as small multiples, and
-per country: the recognized share with its 95% Wilson interval, the clockwise share of first
-strokes, and (raw drawings) the median drawing time. Countries with fewer than
-`profile.min_drawings` drawings of the category are left out of the views. Every category's
-rows ship in one source (`profile_store`); picking a category copies its rows into the
-sources the plots draw (`profile_rows`, `profile_means`). Hover a country for its figures.
+A category picker (which follows the map's category search), the mean drawing of the
+category's top countries as small multiples, and per country: the recognized share and the
+clockwise share of first strokes, each with its 95% Wilson interval, and (raw drawings) the
+median drawing time. Countries with fewer than `profile.min_drawings` drawings of the category
+are left out of the views. At 100 and more countries the views show PAGE countries at a time,
+sorted by the figure the user picks (`profile_sort`), the rest a page away (`profile_page`):
+the section stays under 900 px however many countries draw a category. Every category's rows
+ship in one source (`profile_store`); picking a category, a sort or a page copies the rows
+shown into the sources the plots draw (`profile_rows`, `profile_means`). Hover a country for
+its figures.
 
-Named models, for tests and users' scripts: `profile_category` (the picker), `profile_heading`,
-`profile_rows`, `profile_means`, `profile_recognized`, `profile_clockwise`, `profile_duration`,
-`profile_means_plot`.
+Named models, for tests and users' scripts: `profile_category` (the picker), `profile_sort`,
+`profile_page`, `profile_heading`, `profile_rows`, `profile_means`, `profile_recognized`,
+`profile_clockwise`, `profile_duration`, `profile_means_plot`.
 """
 
 from __future__ import annotations
@@ -32,8 +36,16 @@ INK_PALETTE = tuple(reversed(Greys256))  # 0 = white paper, 255 = black ink
 COLOUR = "#4c72b0"
 CELL = BITMAP_SIDE + 6  # bitmap pixels per small multiple, with its margin
 MEANS_PER_ROW = 5
-SCREEN_PIXELS = 3  # screen pixels per bitmap pixel in the small multiples
+SCREEN_PIXELS = 2  # screen pixels per bitmap pixel in the small multiples
 ROW_PIXELS = 16  # screen pixels per country in the per-country views
+PAGE = 30  # countries per page of the per-country views
+#: The per-country views' orders: label -> the rows' column, largest first.
+SORTS = {
+    "most drawings": "drawings",
+    "recognized share": "recognized_share",
+    "clockwise share": "clockwise",
+    "median drawing time": "duration_s",
+}
 
 TOOLTIP = """
 <div style="max-width: 280px">
@@ -46,8 +58,13 @@ median drawing time: @duration_text
 </div>
 """
 
-#: Picking a category: copy its rows out of the store into the views' sources.
-PICK_CATEGORY = """
+#: Picking a category, a sort or a page: copy the rows shown out of the store into the views'
+#: sources (a new category or sort starts at the first page).
+PICK_CATEGORY = (
+    f"""
+const PAGE = {PAGE};
+"""
+    + """
 const category = picker.value;
 function rows_of(store) {
   const data = store.data;
@@ -55,15 +72,40 @@ function rows_of(store) {
   for (let i = 0; i < data.category.length; i++) {
     if (data.category[i] === category) { picked.push(i); }
   }
+  return picked;
+}
+function copy(data, picked) {
   const out = {};
   for (const key of Object.keys(data)) { out[key] = picked.map((i) => data[key][i]); }
   return out;
 }
-const shown = rows_of(store);
+const key = sorts[sort.value];
+const figure = (i) => { const v = store.data[key][i]; return Number.isNaN(v) ? -Infinity : v; };
+const all = rows_of(store);  // most drawings first: the store's order
+const ordered = key === "drawings" ? all : [...all].sort((a, b) => figure(b) - figure(a) || a - b);
+const pages = Math.max(Math.ceil(ordered.length / PAGE), 1);
+const labels = Array.from({length: pages}, (_, p) =>
+  `${p * PAGE + 1}-${Math.min((p + 1) * PAGE, ordered.length)} of ${ordered.length}`);
+if (cb_obj !== page || !labels.includes(page.value)) {
+  page.options = labels;
+  page.value = labels[0];
+}
+page.visible = pages > 1;
+const first = labels.indexOf(page.value) * PAGE;
+const shown = copy(store.data, ordered.slice(first, first + PAGE));
 rows.data = shown;
 countries.factors = [...shown.country].reverse();
-means.data = rows_of(means_store);
+means.data = copy(means_store.data, rows_of(means_store));
 heading.text = headings[category];
+"""
+)
+
+#: The map's category search leads the section: its last chosen category is shown here.
+FOLLOW_MAP = """
+const chosen = chooser.value;
+if (chosen.length > 0 && picker.options.includes(chosen[chosen.length - 1])) {
+  picker.value = chosen[chosen.length - 1];
+}
 """
 
 
@@ -90,6 +132,8 @@ def _country_rows(profile: pa.Table, min_drawings: int) -> dict[str, list]:
             "recognized_high",
             "recognized_text",
             "clockwise",
+            "clockwise_low",
+            "clockwise_high",
             "clockwise_text",
             "strokes_median",
             "points_median",
@@ -112,7 +156,10 @@ def _country_rows(profile: pa.Table, min_drawings: int) -> dict[str, list]:
             "recognized_text": f"{r['recognized_share']:.1%} (95% interval "
             f"{r['recognized_low']:.1%} to {r['recognized_high']:.1%})",
             "clockwise": np.nan if r["clockwise_share"] is None else r["clockwise_share"],
-            "clockwise_text": _percent(r["clockwise_share"])
+            "clockwise_low": np.nan if r["clockwise_low"] is None else r["clockwise_low"],
+            "clockwise_high": np.nan if r["clockwise_high"] is None else r["clockwise_high"],
+            "clockwise_text": f"{r['clockwise_share']:.1%} (95% interval "
+            f"{r['clockwise_low']:.1%} to {r['clockwise_high']:.1%}, of {r['directed']:,})"
             if r["clockwise_share"] is not None
             else "none has a direction",
             "strokes_median": r["strokes_median"],
@@ -156,8 +203,8 @@ def _means(profile: pa.Table, rows: dict[str, list], top: int) -> dict[str, list
     return means
 
 
-def _pick(data: dict[str, list], category: str) -> dict[str, list]:
-    keep = [i for i, c in enumerate(data["category"]) if c == category]
+def _pick(data: dict[str, list], category: str, limit: int | None = None) -> dict[str, list]:
+    keep = [i for i, c in enumerate(data["category"]) if c == category][:limit]
     return {key: [values[i] for i in keep] for key, values in data.items()}
 
 
@@ -225,6 +272,7 @@ def _country_plot(name: str, title: str, countries: FactorRange, height: int, **
     )
     plot.ygrid.grid_line_color = None
     plot.yaxis.major_label_text_font_size = "8pt"
+    plot.title.text_font_size = "10pt"
     return plot
 
 
@@ -236,22 +284,38 @@ def build_profile_view(
     means_data = _means(profile, data, top)
     first = categories[0]
     store = ColumnDataSource(data=data, name="profile_store")
-    rows = ColumnDataSource(data=_pick(data, first), name="profile_rows")
+    rows = ColumnDataSource(data=_pick(data, first, PAGE), name="profile_rows")
     means_store = ColumnDataSource(data=means_data, name="profile_means_store")
     means = ColumnDataSource(data=_pick(means_data, first), name="profile_means")
-    largest = max([data["category"].count(c) for c in categories] + [1])
+    largest = min(max([data["category"].count(c) for c in categories] + [1]), PAGE)
     countries = FactorRange(factors=list(reversed(rows.data["country"])))
     height = 60 + ROW_PIXELS * largest
     headings = _headings(profile, categories, data, min_drawings)
-    heading = Div(text=headings[first], name="profile_heading", width=900)
+    heading = Div(text=headings[first], name="profile_heading", width=560)
     picker = Select(
-        title="category", value=first, options=list(categories), width=260, name="profile_category"
+        title="category", value=first, options=list(categories), width=220, name="profile_category"
     )
-    picker.name = "profile_category"
+    sort = Select(
+        title="countries by",
+        value="most drawings",
+        options=list(SORTS),
+        width=170,
+        name="profile_sort",
+    )
+    count = data["category"].count(first)
+    labels = [f"{p + 1}-{min(p + PAGE, count)} of {count}" for p in range(0, max(count, 1), PAGE)]
+    page = Select(
+        title="countries",
+        value=labels[0],
+        options=labels,
+        width=130,
+        name="profile_page",
+        visible=len(labels) > 1,
+    )
 
     recognized = _country_plot(
         "profile_recognized",
-        "recognized share, with its 95% interval",
+        "recognized share (95% interval)",
         countries,
         height,
         x_range=(0, 1),
@@ -268,17 +332,24 @@ def build_profile_view(
     marks = recognized.scatter(x="recognized_share", y="country", source=rows, size=7, color=COLOUR)
     clockwise = _country_plot(
         "profile_clockwise",
-        "first strokes drawn clockwise",
+        "clockwise share (95% interval)",
         countries,
         height,
         x_range=(0, 1),
     )
     clockwise.add_layout(Span(location=0.5, dimension="height", line_color="#999"))
-    bars = clockwise.hbar(
-        y="country", right="clockwise", height=0.7, source=rows, color=COLOUR, alpha=0.8
+    dots = clockwise.scatter(x="clockwise", y="country", source=rows, size=7, color=COLOUR)
+    clockwise.segment(
+        x0="clockwise_low",
+        y0="country",
+        x1="clockwise_high",
+        y1="country",
+        source=rows,
+        line_color=COLOUR,
+        line_width=2,
     )
     views = [recognized, clockwise]
-    renderers = [marks, bars]
+    renderers = [marks, dots]
     if profile["duration_ms_median"].null_count < profile.num_rows:
         duration = _country_plot(
             "profile_duration", "median drawing time (seconds)", countries, height
@@ -292,22 +363,24 @@ def build_profile_view(
         views.append(duration)
     for plot, renderer in zip(views, renderers, strict=True):
         plot.add_tools(HoverTool(renderers=[renderer], tooltips=TOOLTIP))
-    picker.js_on_change(
-        "value",
-        CustomJS(
-            args={
-                "picker": picker,
-                "store": store,
-                "rows": rows,
-                "means_store": means_store,
-                "means": means,
-                "countries": countries,
-                "heading": heading,
-                "headings": headings,
-            },
-            code=PICK_CATEGORY,
-        ),
+    pick = CustomJS(
+        args={
+            "picker": picker,
+            "sort": sort,
+            "sorts": SORTS,
+            "page": page,
+            "store": store,
+            "rows": rows,
+            "means_store": means_store,
+            "means": means,
+            "countries": countries,
+            "heading": heading,
+            "headings": headings,
+        },
+        code=PICK_CATEGORY,
     )
+    for control in (picker, sort, page):
+        control.js_on_change("value", pick)
     total = sum(profile["drawings"].to_pylist())
     intro = Div(
         text=(
@@ -320,4 +393,12 @@ def build_profile_view(
         name="profile_intro",
     )
     most = max([means_data["category"].count(c) for c in categories] + [1])
-    return column(intro, row(picker, heading), _means_plot(means, most), row(*views))
+    return column(intro, row(picker, sort, page, heading), row(_means_plot(means, most), *views))
+
+
+def follow(chooser: Any, section: Any) -> None:
+    """The section shows the category last chosen in the map's search (`chooser`)."""
+    picker = section.select_one({"name": "profile_category"})
+    chooser.js_on_change(
+        "value", CustomJS(args={"chooser": chooser, "picker": picker}, code=FOLLOW_MAP)
+    )

@@ -18,6 +18,8 @@ BOX = render.ORIGINAL_SIDE + 2 * render.PADDING + render.LINE_DIAMETER  # Google
 THUMBNAIL = 112  # canvas pixels of the tooltip's drawing (shown at 56 CSS px: crisp on HiDPI)
 PANEL = 300  # screen pixels of the panel's drawing, a square
 ABOVE, BELOW = 24, 68  # screen pixels of the panel's frame above it (heading), below (captions)
+STRIP_COLUMNS, STRIP_ROWS = 4, 2  # the neighbour strip's cells
+STRIP_LABEL = 0.22  # of a strip cell's height, below the drawing: its country
 
 #: The page's 28x28 bitmap (Google's numpy_bitmap), drawn with pipeline/render.py's recipe
 #: step for step in plain IEEE double arithmetic (no canvas: Skia's antialiasing differs by
@@ -367,6 +369,51 @@ if (i >= 0 && i !== state.shown) { show(i); }
 #: A click in the map or the panel replays the shown drawing.
 REPLAY = PRELUDE + "\nif (state.shown >= 0) { show(state.shown); }\n"
 
+#: The neighbour strip (args `neighbours`, `likeness`, `k`): drawing i's nearest, each framed in
+#: its cell as in the panel, with its country below it.
+STRIP = (
+    f"""
+const COLUMNS = {STRIP_COLUMNS}, LABEL = {STRIP_LABEL};
+"""
+    + """
+function fill_strip(i) {
+  const rows = likeness.data.rows;
+  const out = {key_id: [], index: [], country: [], xs: [], ys: [], x: [], y: []};
+  for (let j = 0; j < k; j++) {
+    const n = rows[i * k + j];
+    const strokes = strokes_of(n);
+    const [ox, oy] = placement(strokes);
+    const left = (j % COLUMNS) * BOX, top = Math.floor(j / COLUMNS) * BOX * (1 + LABEL);
+    const path = replay_path(strokes);
+    out.xs.push(path.xs.map((x) => x + left + ox));
+    out.ys.push(path.ys.map((y) => y + top + oy));
+    out.key_id.push(points.data.key_id[n]);
+    out.index.push(n);
+    out.country.push(describe(n).code);
+    out.x.push(left + BOX / 2);
+    out.y.push(top + BOX);
+  }
+  neighbours.data = out;
+}
+"""
+)
+
+#: A click in the map: the panel replays the shown drawing, the strip shows the most like it.
+FILL_STRIP = (
+    PRELUDE + STRIP + "\nif (state.shown >= 0) { show(state.shown); fill_strip(state.shown); }\n"
+)
+
+#: A click in the strip: the panel shows that drawing.
+STRIP_PICK = (
+    PRELUDE
+    + STRIP
+    + """
+const j = Math.floor(cb_obj.x / BOX) + COLUMNS * Math.floor(cb_obj.y / (BOX * (1 + LABEL)));
+const picked = neighbours.data.index;
+if (j >= 0 && j < picked.length) { show(picked[j]); }
+"""
+)
+
 #: The panel's toggle: the strokes, or the 28x28 bitmap drawn from them.
 PANEL_MODE = (
     PRELUDE
@@ -408,7 +455,7 @@ category_legend.visible = by_category;
 #: On any selection (country bars, category bars, the category chooser, the map): filter the
 #: map by the bars and the chooser, and show in each bar how many drawings pass the other
 #: filters and the map's selection. Category bars are the top categories plus "others":
-#: `bar_of[k]` is category k's bar.
+#: `bar_of[k]` is category k's bar; so are the country bars (`country_bar_of[c]`).
 CROSSFILTER = """
 const d = points.data;
 const n = d.country.length;
@@ -438,7 +485,7 @@ per_bar.fill(0);
 const booleans = new Array(n);
 let shown = 0;
 for (let i = 0; i < n; i++) {
-  const c = d.country[i];
+  const c = country_bar_of[d.country[i]];
   const k = d.category[i];
   const in_map = chosen === null || chosen[i] === 1;
   booleans[i] = country_ok[c] === 1 && category_ok[k] === 1;
