@@ -9,7 +9,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
+import yaml
+from conftest import small_filesystem
+
+from pipeline import atomic
+from pipeline.errors import ParamError, PipelineError
+from pipeline.join import run_join
+from pipeline.params import Params, parse_params
+from pipeline.profile_stage import run_profile
+from pipeline.report import run_report
+from pipeline.sample import run_sample
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def params_with(**sections: dict) -> Params:
+    """The project's params.yaml with some sections' keys replaced."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in sections.items():
+        raw[section].update(values)
+    return parse_params(raw)
 
 
 def stage(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -36,3 +57,47 @@ def test_a_stage_run_by_hand_refuses_a_second_one(tmp_path, name):
     # released with its holder: the next run goes past the lock (and meets the missing params)
     again = stage(tmp_path, name)
     assert "another" not in again.stderr and again.returncode == 1
+
+
+def test_a_report_name_too_long_for_the_file_system_is_a_parameter_error():
+    with pytest.raises(ParamError, match=r"report\.name: is 250 characters long; at most 200"):
+        params_with(report={"name": "r" * 250})
+    assert params_with(report={"name": "r" * 200}).report.name == "r" * 200
+
+
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path):
+    with pytest.raises(PipelineError, match="file name is too long") as caught:
+        atomic.write_text(tmp_path / ("n" * 300), "text")
+    assert "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_in_profile_sample_and_report_is_one_line(heads_layout, tmp_path):
+    """Each stage's outputs on a real 16 KiB filesystem: none fits, each says so in one line
+    and leaves no partial file (the profile keeps the categories it finished whole)."""
+    categories = ("octopus", "cat", "fish", "The Eiffel Tower")
+    store, summary = tmp_path / "store", tmp_path / "join.json"
+    run_join(heads_layout, "simplified", categories, store, summary)
+    params = params_with(
+        dataset={"base_url": "x", "drawings": "simplified", "categories": list(categories)},
+        sample={"n": 60, "seed": 3},
+    )
+    sample = tmp_path / "sample.parquet"
+    run_sample(store, categories, params.sample, sample, heads_layout, "simplified")
+    stages = {
+        "profile": lambda out: run_profile(
+            store, categories, out / "profile", out / "p.json", out / "r.json", 1
+        ),
+        "sample": lambda out: run_sample(
+            store, categories, params.sample, out / "sample.parquet", heads_layout, "simplified"
+        ),
+        "report": lambda out: run_report(sample, summary, params, out),
+    }
+    for name, run_stage in stages.items():
+        with small_filesystem(tmp_path / name, "16k") as mount:
+            with pytest.raises(PipelineError, match="the disk is full") as caught:
+                run_stage(mount)
+            assert "\n" not in str(caught.value), name
+            assert not [p for p in mount.rglob("*.tmp")], f"{name} left its staging"
+            for whole in mount.rglob("*.parquet"):  # categories profiled before the disk filled
+                pq.read_metadata(whole)
