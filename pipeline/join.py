@@ -6,7 +6,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import select
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
     Executor,
@@ -428,7 +430,10 @@ def _join_all(jobs: list[tuple], workers: int) -> Iterator[tuple[str, dict]]:
             yield _join_one(*job)
         return
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    parent = os.getpid()
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_end_with, initargs=(parent,)
+    ) as pool:
         futures = [pool.submit(_join_one, *job) for job in jobs]
         try:
             for future in as_completed(futures):
@@ -436,6 +441,22 @@ def _join_all(jobs: list[tuple], workers: int) -> Iterator[tuple[str, dict]]:
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _end_with(parent: int) -> None:
+    """In a worker: end at once when the joining process ends, even by SIGKILL (its queues
+    would keep the worker waiting, or joining, for ever). A worker's parent is the forkserver,
+    so PR_SET_PDEATHSIG cannot see the join end: a pidfd of the join can."""
+    try:
+        watched = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([watched], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
 def _agreement(result: dict) -> str:

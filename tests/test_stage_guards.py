@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -101,3 +103,62 @@ def test_a_full_disk_in_profile_sample_and_report_is_one_line(heads_layout, tmp_
             assert not [p for p in mount.rglob("*.tmp")], f"{name} left its staging"
             for whole in mount.rglob("*.parquet"):  # categories profiled before the disk filled
                 pq.read_metadata(whole)
+
+
+JOIN_SCRIPT = """
+import sys
+import time
+from pathlib import Path
+from pipeline.join import run_join
+
+if __name__ == "__main__":
+    raw, out = Path(sys.argv[1]), Path(sys.argv[2])
+    categories = tuple(sorted(p.stem for p in (raw / "simplified").glob("*.ndjson")))
+    run_join(raw, "simplified", categories, out / "drawings", out / "join.json", workers=2)
+"""
+
+
+def session_processes(sid: int) -> set[int]:
+    """The live (not zombie) processes of a session."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found.add(int(entry.name))
+    return found
+
+
+def wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)  # polling a condition, with a deadline
+    return condition()
+
+
+def test_a_killed_join_leaves_no_worker_behind(rendered_heads, tmp_path):
+    """SIGKILL of the join once its pool runs: the workers and the forkserver end with it
+    (they used to wait on the dead parent's queues for ever)."""
+    script = tmp_path / "join_all.py"
+    script.write_text(JOIN_SCRIPT)
+    join = subprocess.Popen(
+        [sys.executable, str(script), str(rendered_heads), str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        # the join, the forkserver, its resource tracker and two workers
+        assert wait_for(lambda: len(session_processes(join.pid)) >= 4, 60)
+        join.kill()
+        join.wait()
+        assert wait_for(lambda: not session_processes(join.pid), 20), session_processes(join.pid)
+    finally:
+        for pid in session_processes(join.pid):
+            os.kill(pid, signal.SIGKILL)
