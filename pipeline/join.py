@@ -177,8 +177,19 @@ def metadata_table(files: CategoryFiles, parsed: pa.Table) -> pa.Table:
     )
 
 
+def invalidate_download(files: CategoryFiles) -> None:
+    """Forget the download's record of a category whose files the join found wrong, so that
+    the advice 'download it again' works: the next download fetches it instead of keeping it."""
+    (files.bitmaps.parent.parent / layout.manifest_object(files.category)).unlink(missing_ok=True)
+
+
 def check_pairing(files: CategoryFiles, bitmaps: np.ndarray, meta: pa.Table) -> None:
-    """The two files must describe the same drawings: same count, same category."""
+    """The two files must describe the same drawings: same count, same category, not none."""
+    if meta.num_rows == 0 and len(bitmaps) == 0:
+        raise PipelineError(
+            f"{files.category}: {files.drawings} and {files.bitmaps} hold no drawings; an empty "
+            "category cannot be joined: download it again or remove it from dataset.categories"
+        )
     if meta.num_rows != len(bitmaps):
         raise PipelineError(
             f"{files.category}: {files.bitmaps} has {len(bitmaps)} bitmaps but "
@@ -258,10 +269,14 @@ def join_category(
     compiled: bool = True,
 ) -> dict:
     """Join one category into its partition (written atomically); return its summary."""
-    bitmaps = open_bitmaps(files.bitmaps)
-    meta = metadata_table(files, read_drawings(files, pool, compiled))
-    check_pairing(files, bitmaps, meta)
-    check_countries(files, meta)
+    try:
+        bitmaps = open_bitmaps(files.bitmaps)
+        meta = metadata_table(files, read_drawings(files, pool, compiled))
+        check_pairing(files, bitmaps, meta)
+        check_countries(files, meta)
+    except PipelineError:
+        invalidate_download(files)
+        raise
     # The check (mostly Python) runs while the Parquet writer (native, no GIL) works.
     checking = pool.submit(
         check_alignment,

@@ -309,3 +309,32 @@ def test_gs_url_reads_the_public_bucket_over_https():
     assert transport.url("raw/The Eiffel Tower.ndjson") == (
         "https://storage.googleapis.com/quickdraw_dataset/full/raw/The%20Eiffel%20Tower.ndjson"
     )
+
+
+def test_npy_whose_header_claims_more_rows_than_it_holds_is_refused_and_not_recorded(
+    src: Path, server: GCSServer, tmp_path: Path
+) -> None:
+    """The source's hashes are of the short file itself, so only the header can tell."""
+    whole = (src / NPY).read_bytes()
+    (src / NPY).write_bytes(whole[: len(whole) - 784 * 1000])
+    dest = tmp_path / "out"
+    with pytest.raises(PipelineError) as caught:
+        download_category(server.base_url, "simplified", "cat", dest, progress=False, retry=FAST)
+    message = str(caught.value)
+    assert "\n" not in message and NPY in message
+    assert "(3000, 784)" in message and f"holds {len(whole) - 784 * 1000:,} bytes" in message
+    assert not (dest / NPY).exists() and not (dest / "manifest/cat.json").exists()
+    _no_leftovers(dest)
+
+
+def test_an_empty_category_is_refused_in_one_line_and_not_recorded(
+    src: Path, server: GCSServer, tmp_path: Path
+) -> None:
+    np.save(src / NPY, np.zeros((0, 784), np.uint8))
+    (src / "simplified/cat.ndjson").write_bytes(b"")
+    dest = tmp_path / "out"
+    with pytest.raises(PipelineError, match=r"holds no drawings; an empty category") as caught:
+        download_category(server.base_url, "simplified", "cat", dest, progress=False, retry=FAST)
+    assert "\n" not in str(caught.value) and "'cat'" in str(caught.value)
+    assert not (dest / "manifest/cat.json").exists() and not (dest / NPY).exists()
+    _no_leftovers(dest)

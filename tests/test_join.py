@@ -17,6 +17,7 @@ from conftest import read_lines, rendered_bitmaps, small_filesystem, write_categ
 
 from pipeline import layout, schema
 from pipeline.bitmaps import open_bitmaps
+from pipeline.download_stage import held_pieces
 from pipeline.errors import PipelineError
 from pipeline.join import (
     category_files,
@@ -343,3 +344,31 @@ def test_a_full_disk_stops_the_join_cleanly(tmp_path, small_disk):
     left = [path for path in small_disk.rglob("*") if path.is_file()]
     assert left == [], f"partial output left behind: {left}"
     assert not (tmp_path / "join.json").exists()
+
+
+def test_an_empty_category_is_one_line(tmp_path):
+    write_category(tmp_path / "raw", "simplified", "cat", [], np.zeros((0, 784), np.uint8))
+    with pytest.raises(PipelineError, match="hold no drawings; an empty category") as caught:
+        join(tmp_path / "raw", tmp_path, categories=["cat"])
+    assert "\n" not in str(caught.value)
+
+
+def test_a_damaged_download_is_forgotten_so_the_advice_to_download_again_works(
+    heads_layout, tmp_path
+):
+    """The join names the file and says to download it again; the download keeps a category
+    its manifest records, so the join removes that record."""
+    manifest = heads_layout / layout.manifest_object("cat")
+    manifest.parent.mkdir()
+    files = {
+        obj: {"url": f"x/{obj}", "size": (heads_layout / obj).stat().st_size, "md5": "0"}
+        for obj in ("numpy_bitmap/cat.npy", "simplified/cat.ndjson")
+    }
+    record = {"category": "cat", "drawings": "simplified", "limit": None, "files": files}
+    manifest.write_text(json.dumps(record))
+    assert "cat" in held_pieces(heads_layout)  # the download would keep it
+    npy = heads_layout / "numpy_bitmap" / "cat.npy"
+    npy.write_bytes(npy.read_bytes()[:-784])  # one row short of its header
+    with pytest.raises(PipelineError, match="download it again"):
+        join(heads_layout, tmp_path, categories=["cat"])
+    assert not manifest.exists() and "cat" not in held_pieces(heads_layout)
