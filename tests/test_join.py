@@ -372,3 +372,51 @@ def test_a_damaged_download_is_forgotten_so_the_advice_to_download_again_works(
     with pytest.raises(PipelineError, match="download it again"):
         join(heads_layout, tmp_path, categories=["cat"])
     assert not manifest.exists() and "cat" not in held_pieces(heads_layout)
+
+
+def _empty_stroke(drawing):
+    drawing.insert(1, [[] for _ in drawing[0]])
+
+
+def _set(stroke: int, axis: int, value):
+    def damage(drawing):
+        drawing[stroke][axis][-1] = value
+
+    return damage
+
+
+def _time_backwards(drawing):
+    times = next(stroke[2] for stroke in drawing if len(stroke[2]) > 1)
+    times[-1] = times[-2] - 1
+
+
+@pytest.mark.parametrize(
+    ("fmt", "damage", "named"),
+    [
+        ("simplified", _empty_stroke, "stroke 1 has no points"),
+        ("raw", _empty_stroke, "stroke 1 has no points"),
+        ("simplified", _set(0, 0, -3), "x value -3 is not an integer in 0..255"),
+        ("simplified", _set(-1, 1, 256), "y value 256 is not an integer in 0..255"),
+        ("simplified", _set(0, 1, 12.5), "y value 12.5 is not an integer in 0..255"),
+        ("raw", _time_backwards, "raw times never decrease within a stroke"),
+    ],
+    ids=["empty-stroke", "raw-empty-stroke", "negative", "above-255", "fraction", "time-back"],
+)
+def test_every_drawing_is_checked_against_googles_format(
+    heads, tmp_path, compiled, fmt, damage, named
+):
+    """The damaged line is the last of the file and no alignment check runs: the scan itself
+    must see it (it used to pass to the sample, or to the report, and fail there)."""
+    lines = read_lines(heads / fmt / "octopus.ndjson")
+    record = orjson.loads(lines[-1])
+    damage(record["drawing"])
+    lines[-1] = orjson.dumps(record)
+    raw = tmp_path / "raw"
+    write_category(raw, fmt, "octopus", lines, np.zeros((len(lines), 784), np.uint8))
+    out = tmp_path / "processed" / "drawings"
+    with pytest.raises(PipelineError) as caught:
+        run_join(raw, fmt, ("octopus",), out, tmp_path / "join.json", 0, compiled=compiled)
+    message = str(caught.value)
+    assert "\n" not in message and named in message, message
+    assert f"octopus.ndjson: line {len(lines)} " in message
+    assert not list(out.rglob("*.parquet"))
