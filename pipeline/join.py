@@ -41,6 +41,10 @@ PARQUET_OPTIONS = {
     "compression_level": 3,
     "use_dictionary": ["word", "countrycode"],
 }
+#: Longest drawing (ndjson line or .bin record) the join accepts: Google's longest raw lines
+#: are tens of KB; rendering one drawing for the alignment check costs hundreds of times its
+#: size, so the limit bounds the join's memory whatever the data.
+LINE_LIMIT = 1 << 20
 RANGE_BYTES = 32 << 20  # a thread's share of a file: small enough to balance, large to amortise
 #: The code a partition is made with (dvc.yaml's join deps list the same files): a change to
 #: any of them re-joins every category.
@@ -245,6 +249,21 @@ def write_partition(
     return summary
 
 
+def check_line_lengths(files: CategoryFiles, meta: pa.Table) -> None:
+    """Refuse a drawing longer than LINE_LIMIT: the stages' memory grows with one drawing's
+    size (rendering it, decoding it), so a longer one is damage or an attack, named by line."""
+    lengths = meta["byte_length"]
+    if not len(lengths) or pc.max(lengths).as_py() <= LINE_LIMIT:
+        return
+    row = pc.index(pc.greater(lengths, LINE_LIMIT), True).as_py()
+    unit = "record" if files.format == "binary" else "line"
+    raise PipelineError(
+        f"{files.drawings}: {unit} {row + 1}: a drawing of {lengths[row].as_py():,} bytes; the "
+        f"join accepts drawings up to {LINE_LIMIT:,} bytes (Google's largest are under 100 KB): "
+        "the file is damaged or not Google's, download it again"
+    )
+
+
 def check_countries(files: CategoryFiles, meta: pa.Table) -> None:
     """Every real countrycode is two ASCII capitals; anything else is damage, named by line."""
     codes = meta["countrycode"]
@@ -273,6 +292,7 @@ def join_category(
         bitmaps = open_bitmaps(files.bitmaps)
         meta = metadata_table(files, read_drawings(files, pool, compiled))
         check_pairing(files, bitmaps, meta)
+        check_line_lengths(files, meta)
         check_countries(files, meta)
     except PipelineError:
         invalidate_download(files)

@@ -20,6 +20,7 @@ from pipeline.bitmaps import open_bitmaps
 from pipeline.download_stage import held_pieces
 from pipeline.errors import PipelineError
 from pipeline.join import (
+    LINE_LIMIT,
     category_files,
     metadata_table,
     read_drawings,
@@ -420,3 +421,20 @@ def test_every_drawing_is_checked_against_googles_format(
     assert "\n" not in message and named in message, message
     assert f"octopus.ndjson: line {len(lines)} " in message
     assert not list(out.rglob("*.parquet"))
+
+
+def test_a_drawing_longer_than_the_limit_is_named_and_refused(heads, tmp_path, compiled):
+    """One line of 1.2 MB among real ones: named by line before anything renders it (rendering
+    took ~600 times a line's size: a 45 MB line used to exhaust the machine)."""
+    lines = read_lines(heads / "simplified" / "octopus.ndjson")
+    record = orjson.loads(lines[3])
+    points = 150_000  # about 8 bytes a point
+    record["drawing"].append([[n % 256 for n in range(points)], [n % 251 for n in range(points)]])
+    lines[3] = orjson.dumps(record)
+    assert len(lines[3]) > LINE_LIMIT
+    raw = tmp_path / "raw"
+    write_category(raw, "simplified", "octopus", lines, np.zeros((len(lines), 784), np.uint8))
+    out = tmp_path / "processed" / "drawings"
+    with pytest.raises(PipelineError, match=r"octopus\.ndjson: line 4: a drawing of") as caught:
+        run_join(raw, "simplified", ("octopus",), out, tmp_path / "join.json", 0, compiled=compiled)
+    assert f"up to {LINE_LIMIT:,} bytes" in str(caught.value)
