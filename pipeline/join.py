@@ -310,7 +310,11 @@ def join_category(
     )
 
     def summarise() -> dict:
-        alignment = checking.result()
+        try:
+            alignment = checking.result()
+        except PipelineError:
+            invalidate_download(files)
+            raise
         return {
             "drawings": meta.num_rows,
             "recognized": int(pc.sum(meta["recognized"]).as_py() or 0),

@@ -375,6 +375,29 @@ def test_a_damaged_download_is_forgotten_so_the_advice_to_download_again_works(
     assert not manifest.exists() and "cat" not in held_pieces(heads_layout)
 
 
+def test_misaligned_files_are_forgotten_too_and_the_message_says_so(heads, tmp_path):
+    """The alignment check's advice, to download both again, works as given: no rm by hand."""
+
+    def shuffle(lines, bitmaps):
+        return lines, np.random.default_rng(1).permutation(bitmaps)
+
+    root = broken_layout(heads, tmp_path, shuffle)
+    manifest = root / layout.manifest_object("cat")
+    manifest.parent.mkdir()
+    files = {
+        obj: {"url": f"x/{obj}", "size": (root / obj).stat().st_size, "md5": "0"}
+        for obj in ("numpy_bitmap/cat.npy", "simplified/cat.ndjson")
+    }
+    record = {"category": "cat", "drawings": "simplified", "limit": None, "files": files}
+    manifest.write_text(json.dumps(record))
+    assert "cat" in held_pieces(root)
+    with pytest.raises(PipelineError) as caught:
+        join(root, tmp_path, categories=["cat"])
+    assert "the join has forgotten their download" in str(caught.value)
+    assert "rm " not in str(caught.value)
+    assert not manifest.exists() and "cat" not in held_pieces(root)
+
+
 def _empty_stroke(drawing):
     drawing.insert(1, [[] for _ in drawing[0]])
 

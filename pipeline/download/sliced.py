@@ -336,7 +336,6 @@ def _fetch_run(
                     raise _Changed(f"{url}: asked for bytes {pos}-{last - 1}, got another range")
                 for data in body.chunks:
                     stop.check()
-                    pace.add(len(data))
                     view = memoryview(data)
                     while view:
                         piece = view[: end - pos]
@@ -354,6 +353,7 @@ def _fetch_run(
                             if nxt is None:
                                 return  # the rest is another connection's (or there is none)
                             i, end = nxt, table.ranges[nxt][1]
+                    pace.add(len(data))  # after the writes: a stall loses no byte received
             raise _Transient(f"connection closed at byte {pos} of {plan.remote.size}")
         except _Transient as failure:
             exc = pace.failed(failure)

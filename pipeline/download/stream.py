@@ -98,8 +98,8 @@ def _stream(
                     skip = plan.start
                 for data in body.chunks:
                     ctx.stop.check()
-                    ctx.received(len(data))
-                    pace.add(len(data))
+                    got = len(data)
+                    ctx.received(got)
                     if skip:
                         data, skip = data[skip:], max(0, skip - len(data))
                     data, done = _take(data[: plan.length - pos], lines, plan.max_lines)
@@ -108,6 +108,7 @@ def _stream(
                     if plan.max_lines is not None:
                         lines += data.count(b"\n")
                     bar.update(len(data))
+                    pace.add(got)  # after the write: a stall loses no byte received
                     if done or pos >= plan.length:
                         done = True
                         break
