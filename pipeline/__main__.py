@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline import category_list, cpus, layout
 from pipeline.errors import PipelineError
 from pipeline.params import Params, load_params
+from pipeline.stage_lock import stage_lock
 
 # The join's summary with every category (the report reads it); its headline is the DVC metric.
 JOIN_SUMMARY = layout.REPORTS_DIR / "join_categories.json"
@@ -127,7 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        if args.stage == "demo":
+            args.run(args)
+        else:
+            with stage_lock(args.stage):
+                args.run(args)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

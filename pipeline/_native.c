@@ -4,7 +4,9 @@
  * Python object per coordinate (about a thousand per raw drawing); this walks each line's
  * bytes once, reads the metadata in Google's key order (plain strings, a 64-bit key_id) and
  * checks the drawing strictly (strokes of k lists of numbers, the lists of one stroke equally
- * long, the line closed right after the drawing) while counting strokes, points and the raw
+ * long, the line closed right after the drawing, and Google's format: simplified coordinates
+ * integers in 0..255, raw times integers that never decrease within a stroke) while counting
+ * strokes, points and the raw
  * duration, and computing the first stroke's signed area (the shoelace formula, closing edge
  * included; in the file's y-down coordinates positive means clockwise on screen). Lines of
  * any other shape are flagged for the complete decoder in drawings.py.
@@ -240,17 +242,44 @@ static double shoelace_area(const Shoelace *s)
  * shoelace, hands it each value as list `list` of the first stroke; with `times`, keeps the
  * spans of its first and last number. Inlined at each call, so each list pays only for what
  * it needs. */
+enum { ANY_NUMBER, BYTE, TIME };
+
+/* Whether the number in buf[start:end] is what Google's format allows in a list of this kind:
+ * BYTE, a simplified coordinate, an integer in 0..255; TIME, a raw time, an integer no smaller
+ * than the stroke's previous one (*previous; fractions and huge ones go to the decoder). */
+INLINE int in_format(const uint8_t *buf, Py_ssize_t start, Py_ssize_t end, int kind,
+                     Py_ssize_t found, uint64_t *previous)
+{
+    if (kind == ANY_NUMBER)
+        return 1;
+    if (end - start > (kind == BYTE ? 3 : 18))
+        return 0;
+    uint64_t value = 0;
+    for (Py_ssize_t p = start; p < end; p++) {
+        if (!is_digit(buf[p]))
+            return 0;
+        value = value * 10 + (buf[p] - '0');
+    }
+    if (kind == BYTE)
+        return value <= 255;
+    if (found > 0 && value < *previous)
+        return 0;
+    *previous = value;
+    return 1;
+}
+
 INLINE Py_ssize_t scan_list(const uint8_t *buf, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *count,
-                            Shoelace *shoelace, int list, Py_ssize_t times[4])
+                            Shoelace *shoelace, int list, Py_ssize_t times[4], int kind)
 {
     Py_ssize_t found = 0;
+    uint64_t previous = 0;
     if (i >= n || buf[i++] != '[')
         return -1;
     for (;;) {
         Py_ssize_t start = i;
         double value;
         i = json_number(buf, i, n, shoelace != NULL ? &value : NULL);
-        if (i < 0 || i >= n)
+        if (i < 0 || i >= n || !in_format(buf, start, i, kind, found, &previous))
             return -1;
         if (shoelace != NULL && shoelace_put(shoelace, list, found, value))
             return -1;
@@ -290,12 +319,13 @@ static Py_ssize_t scan_drawing(Text t, Py_ssize_t i, int lists, Drawing *drawing
             Py_ssize_t count = 0;
             if (list > 0 && (i >= n || buf[i++] != ','))
                 return -1;
+            int kind = lists == 2 ? BYTE : ANY_NUMBER; /* raw coordinates: any number */
             if (list == 2) /* raw: the times */
-                i = scan_list(buf, i, n, &count, NULL, list, strokes == 0 ? first : last);
+                i = scan_list(buf, i, n, &count, NULL, list, strokes == 0 ? first : last, TIME);
             else if (strokes == 0)
-                i = scan_list(buf, i, n, &count, shoelace, list, NULL);
+                i = scan_list(buf, i, n, &count, shoelace, list, NULL, kind);
             else
-                i = scan_list(buf, i, n, &count, NULL, list, NULL);
+                i = scan_list(buf, i, n, &count, NULL, list, NULL, kind);
             if (i < 0 || (length >= 0 && count != length))
                 return -1;
             length = count;

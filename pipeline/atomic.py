@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from pipeline.errors import PipelineError
 
 
 def fsync_dir(path: Path) -> None:
@@ -27,17 +30,37 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     replaces `target` in one rename, so a crash or an error never leaves a partial output.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    staged = tmp / target.name
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        staged = tmp / target.name
         yield staged
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         os.replace(staged, target)
         fsync_dir(target.parent)
+    except OSError as exc:
+        reason = environment_error(exc)
+        if reason is None:
+            raise
+        raise PipelineError(
+            f"{target}: cannot write it: {reason} (no partial file was left)"
+        ) from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def environment_error(exc: OSError) -> str | None:
+    """What the user must fix when a write failed for want of space or a shorter name, or
+    None for any other error. Arrow's errors carry the errno only in their text."""
+    text = str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "quota" in text:
+        return "the disk is full; free space there and rerun"
+    if exc.errno == errno.ENAMETOOLONG or "name too long" in text:
+        return "the file name is too long for the file system; choose a shorter one"
+    return None
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

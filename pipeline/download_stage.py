@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline import atomic, category_list, incremental
-from pipeline.download import download_category, make_transport
+from pipeline.download import DiskFull, RetryPolicy, download_category, make_transport
 from pipeline.errors import PipelineError
 from pipeline.incremental import Piece
 from pipeline.layout import EXTENSIONS, bitmap_object, drawings_object, manifest_object
@@ -124,25 +124,28 @@ class _Bytes:
         self._bar.close()
 
 
-def fetch_all(dataset: DatasetParams, categories: list[str], raw_dir: Path) -> None:
-    """Download `categories` several at a time; one line per finished category.
+def fetch_all(
+    dataset: DatasetParams, categories: list[str], raw_dir: Path, retry: RetryPolicy | None = None
+) -> None:
+    """Download `categories` several at a time; one line per finished or failed category.
 
-    On a failure no new category starts, those in flight finish (and are kept), then the first
-    error is raised. On Ctrl-C the downloads in flight stop at their next chunk: every
+    A failed category (a stall given up, a 404...) lets the others go on, and the stage then
+    ends with the list of what failed; a full disk starts no new category (they would only
+    fill it further). On Ctrl-C the downloads in flight stop at their next chunk: every
     finished category is recorded by its manifest and every partial file resumes next time.
     """
     stop = threading.Event()
     progress = _Bytes()
     pending = iter(categories)
     running: dict[Future, tuple[str, float]] = {}
-    first_error: PipelineError | None = None
+    failed: list[tuple[str, PipelineError]] = []
     done = 0
 
     def submit(pool: ThreadPoolExecutor) -> None:
         for category in pending:
             future = pool.submit(
                 download_category, dataset.base_url, dataset.drawings, category, raw_dir,
-                dataset.limit, progress=False, on_bytes=progress.add, stop=stop,
+                dataset.limit, progress=False, on_bytes=progress.add, stop=stop, retry=retry,
             )  # fmt: skip
             running[future] = (category, time.monotonic())
             return
@@ -158,12 +161,14 @@ def fetch_all(dataset: DatasetParams, categories: list[str], raw_dir: Path) -> N
                     try:
                         manifest = future.result()
                     except PipelineError as exc:
-                        first_error = first_error or exc
-                        continue
-                    done += 1
-                    seconds = time.monotonic() - started
-                    progress.say(_line(done, len(categories), category, manifest, seconds))
-                    if first_error is None:
+                        failed.append((category, exc))
+                        if len(categories) > 1:
+                            progress.say(f"download: {category}: failed: {exc}")
+                    else:
+                        done += 1
+                        seconds = time.monotonic() - started
+                        progress.say(_line(done, len(categories), category, manifest, seconds))
+                    if not any(isinstance(exc, DiskFull) for _, exc in failed):
                         submit(pool)
         except KeyboardInterrupt:
             stop.set()
@@ -180,8 +185,14 @@ def fetch_all(dataset: DatasetParams, categories: list[str], raw_dir: Path) -> N
                 os._exit(130)
             raise SystemExit(130) from None
     progress.close()
-    if first_error is not None:
-        raise first_error
+    if len(failed) == 1:
+        raise failed[0][1]
+    if failed:
+        names = ", ".join(repr(category) for category, _ in failed)
+        raise PipelineError(
+            f"download: {len(failed)} of {len(categories)} categories failed ({names}; each "
+            f"one's error above), {done} done and kept; rerun to resume the failed ones"
+        )
 
 
 def run_download(dataset: DatasetParams, raw_dir: Path) -> incremental.Plan:

@@ -71,6 +71,32 @@ def first_stroke_area(xs: list, ys: list) -> float:
     return (total + (x[-1] * y[0] - x[0] * y[-1])) * 0.5
 
 
+def _check_format(number: int, stroke: list) -> None:
+    """Google's format, as every real drawing in the heads shows it: simplified coordinates
+    are integers in 0..255; raw coordinates any number, raw times numbers that never decrease
+    within a stroke."""
+    if len(stroke) == 2:
+        for axis, values in zip("xy", stroke, strict=True):
+            for value in values:
+                if type(value) is not int or not 0 <= value <= 255:
+                    raise ValueError(
+                        f"stroke {number}: {axis} value {value!r} is not an integer in 0..255, "
+                        "as simplified coordinates are"
+                    )
+        return
+    for axis, values in zip("xyt", stroke, strict=True):
+        for value in values:
+            if type(value) not in (int, float):
+                raise ValueError(f"stroke {number}: {axis} value {value!r} is not a number")
+    times = stroke[2]
+    for index in range(1, len(times)):
+        if times[index] < times[index - 1]:
+            raise ValueError(
+                f"stroke {number}: time {times[index]!r} comes after {times[index - 1]!r} "
+                "(raw times never decrease within a stroke)"
+            )
+
+
 def _stroke_stats(drawing: object, lists_per_stroke: int) -> tuple[int, int, int, float]:
     """Strokes, points, duration (raw: last time minus first) and the first stroke's signed
     area of a decoded drawing."""
@@ -84,6 +110,9 @@ def _stroke_stats(drawing: object, lists_per_stroke: int) -> tuple[int, int, int
         for values in stroke:
             if not isinstance(values, list) or len(values) != count:
                 raise ValueError(f"stroke {number} has lists of different lengths")
+        if count == 0:
+            raise ValueError(f"stroke {number} has no points (Google's strokes have at least one)")
+        _check_format(number, stroke)
         points += count
     duration = 0
     if lists_per_stroke == 3:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
+import select
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
     Executor,
@@ -38,6 +41,10 @@ PARQUET_OPTIONS = {
     "compression_level": 3,
     "use_dictionary": ["word", "countrycode"],
 }
+#: Longest drawing (ndjson line or .bin record) the join accepts: Google's longest raw lines
+#: are tens of KB; rendering one drawing for the alignment check costs hundreds of times its
+#: size, so the limit bounds the join's memory whatever the data.
+LINE_LIMIT = 1 << 20
 RANGE_BYTES = 32 << 20  # a thread's share of a file: small enough to balance, large to amortise
 #: The code a partition is made with (dvc.yaml's join deps list the same files): a change to
 #: any of them re-joins every category.
@@ -174,8 +181,19 @@ def metadata_table(files: CategoryFiles, parsed: pa.Table) -> pa.Table:
     )
 
 
+def invalidate_download(files: CategoryFiles) -> None:
+    """Forget the download's record of a category whose files the join found wrong, so that
+    the advice 'download it again' works: the next download fetches it instead of keeping it."""
+    (files.bitmaps.parent.parent / layout.manifest_object(files.category)).unlink(missing_ok=True)
+
+
 def check_pairing(files: CategoryFiles, bitmaps: np.ndarray, meta: pa.Table) -> None:
-    """The two files must describe the same drawings: same count, same category."""
+    """The two files must describe the same drawings: same count, same category, not none."""
+    if meta.num_rows == 0 and len(bitmaps) == 0:
+        raise PipelineError(
+            f"{files.category}: {files.drawings} and {files.bitmaps} hold no drawings; an empty "
+            "category cannot be joined: download it again or remove it from dataset.categories"
+        )
     if meta.num_rows != len(bitmaps):
         raise PipelineError(
             f"{files.category}: {files.bitmaps} has {len(bitmaps)} bitmaps but "
@@ -231,6 +249,21 @@ def write_partition(
     return summary
 
 
+def check_line_lengths(files: CategoryFiles, meta: pa.Table) -> None:
+    """Refuse a drawing longer than LINE_LIMIT: the stages' memory grows with one drawing's
+    size (rendering it, decoding it), so a longer one is damage or an attack, named by line."""
+    lengths = meta["byte_length"]
+    if not len(lengths) or pc.max(lengths).as_py() <= LINE_LIMIT:
+        return
+    row = pc.index(pc.greater(lengths, LINE_LIMIT), True).as_py()
+    unit = "record" if files.format == "binary" else "line"
+    raise PipelineError(
+        f"{files.drawings}: {unit} {row + 1}: a drawing of {lengths[row].as_py():,} bytes; the "
+        f"join accepts drawings up to {LINE_LIMIT:,} bytes (Google's largest are under 100 KB): "
+        "the file is damaged or not Google's, download it again"
+    )
+
+
 def check_countries(files: CategoryFiles, meta: pa.Table) -> None:
     """Every real countrycode is two ASCII capitals; anything else is damage, named by line."""
     codes = meta["countrycode"]
@@ -255,10 +288,15 @@ def join_category(
     compiled: bool = True,
 ) -> dict:
     """Join one category into its partition (written atomically); return its summary."""
-    bitmaps = open_bitmaps(files.bitmaps)
-    meta = metadata_table(files, read_drawings(files, pool, compiled))
-    check_pairing(files, bitmaps, meta)
-    check_countries(files, meta)
+    try:
+        bitmaps = open_bitmaps(files.bitmaps)
+        meta = metadata_table(files, read_drawings(files, pool, compiled))
+        check_pairing(files, bitmaps, meta)
+        check_line_lengths(files, meta)
+        check_countries(files, meta)
+    except PipelineError:
+        invalidate_download(files)
+        raise
     # The check (mostly Python) runs while the Parquet writer (native, no GIL) works.
     checking = pool.submit(
         check_alignment,
@@ -272,7 +310,11 @@ def join_category(
     )
 
     def summarise() -> dict:
-        alignment = checking.result()
+        try:
+            alignment = checking.result()
+        except PipelineError:
+            invalidate_download(files)
+            raise
         return {
             "drawings": meta.num_rows,
             "recognized": int(pc.sum(meta["recognized"]).as_py() or 0),
@@ -427,7 +469,10 @@ def _join_all(jobs: list[tuple], workers: int) -> Iterator[tuple[str, dict]]:
             yield _join_one(*job)
         return
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    parent = os.getpid()
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_end_with, initargs=(parent,)
+    ) as pool:
         futures = [pool.submit(_join_one, *job) for job in jobs]
         try:
             for future in as_completed(futures):
@@ -435,6 +480,22 @@ def _join_all(jobs: list[tuple], workers: int) -> Iterator[tuple[str, dict]]:
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _end_with(parent: int) -> None:
+    """In a worker: end at once when the joining process ends, even by SIGKILL (its queues
+    would keep the worker waiting, or joining, for ever). A worker's parent is the forkserver,
+    so PR_SET_PDEATHSIG cannot see the join end: a pidfd of the join can."""
+    try:
+        watched = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([watched], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
 def _agreement(result: dict) -> str:

@@ -187,6 +187,11 @@ def _sample(raw: dict[str, Any]) -> SampleParams:
     )
 
 
+#: Longest report.name: 255 bytes per file name on Linux file systems, less `.<name>.html`'s
+#: staging prefix and suffix.
+MAX_NAME = 200
+
+
 def _report(raw: dict[str, Any]) -> ReportParams:
     section = _section(raw, "report")
     defaults = ReportParams()
@@ -194,6 +199,12 @@ def _report(raw: dict[str, Any]) -> ReportParams:
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ParamError(
             "report.name", f"must be a plain file name (letters, digits, _.-), got {name!r}"
+        )
+    if len(name) > MAX_NAME:
+        raise ParamError(
+            "report.name",
+            f"is {len(name)} characters long; at most {MAX_NAME} (file systems allow 255 bytes "
+            "per name, and the report's staging files add to it)",
         )
     title = section.get("title", defaults.title)
     if not isinstance(title, str):

@@ -8,7 +8,8 @@ generator and the join's alignment check both depend on these matching Google's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -26,6 +27,8 @@ RADIUS = LINE_DIAMETER / 2 * SCALE  # pen radius in output pixels (~0.74)
 GRID_Y = 15  # cairo's scan converter samples 15 sub-rows per pixel row, x exactly
 _ROWS = SIDE * GRID_Y
 _BATCH = 32  # drawings rendered per vectorised batch: bounds memory (~15 MB), and no slower
+_BUDGET = 200_000  # spans built at once (~30 MB): a long drawing renders piece by piece
+_MAX_STROKES = 512  # strokes whose coverage is summed at once (~3 MB of cells)
 FIX = 256.0  # cairo works in 24.8 fixed point: points, offsets and span ends snap to 1/256
 
 
@@ -39,6 +42,7 @@ def _fixed(v: np.ndarray | float) -> np.ndarray:
 # (cos 30 degrees as sqrt(3) / 2: a correctly rounded square root, where libm's cos may differ)
 PEN_DY = _fixed(RADIUS * np.array([0.0, 0.5, np.sqrt(3.0) / 2, 1.0]))
 PEN_DX = PEN_DY[::-1].copy()
+_PEN_ROWS = int(np.ceil(2 * PEN_DY[-1] * GRID_Y)) + 1  # sub-rows a pen spans at most
 
 Stroke = Sequence[Sequence[float]]
 
@@ -118,7 +122,7 @@ def _pen_spans(px: np.ndarray, py: np.ndarray, sid: np.ndarray) -> tuple[np.ndar
     """Sub-row spans of the pen polygon at every point (cairo's round caps, joins and dots)."""
     top = PEN_DY[-1]
     k0 = np.ceil((py - top) * GRID_Y - 0.5).astype(np.int64)
-    k = k0[:, None] + np.arange(int(np.ceil(2 * top * GRID_Y)) + 1)
+    k = k0[:, None] + np.arange(_PEN_ROWS)
     dy = np.abs((k + 0.5) / GRID_Y - py[:, None])
     ok = dy < top
     half = np.full(dy.shape, -1.0)
@@ -177,22 +181,9 @@ def _mul_un8(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (t + (t >> 8)) >> 8
 
 
-def _render_batch(drawings: Sequence[Sequence[Stroke]]) -> np.ndarray:
-    """Render a batch the way cairo's scan converter does, vectorised over all strokes.
-
-    Each stroke is the union of its segments' rectangles and a pen 12-gon at each point.
-    Every shape is cut into spans on 15 sub-rows per pixel row; the spans of one stroke on
-    one sub-row are merged (non-zero fill = union), and their exact x-coverage is summed
-    per pixel. Strokes are then composited one after another (white OVER, 8 bits).
-    """
-    n = len(drawings)
-    out = np.zeros((n, SIDE * SIDE), dtype=np.int64)
-    strokes, owner = _device_strokes(drawings)
-    if not strokes:
-        return out.reshape(n, SIDE, SIDE).astype(np.uint8)
-    sizes = np.array([len(s) for s in strokes])
-    pts = np.vstack(strokes)
-    psid = np.repeat(np.arange(len(strokes)), sizes)
+def _spans(pts: np.ndarray, psid: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sub-row spans inside the bitmap (group = stroke * _ROWS + sub-row, left, right) of the
+    pen at every point and of the segment between consecutive points of one stroke."""
     nxt = np.flatnonzero(psid[1:] == psid[:-1])
     parts = [
         _pen_spans(pts[:, 0], pts[:, 1], psid),
@@ -202,8 +193,12 @@ def _render_batch(drawings: Sequence[Sequence[Stroke]]) -> np.ndarray:
     inside = (k >= 0) & (k < _ROWS)
     sid, k = sid[inside], k[inside]
     xl, xr = (np.clip(_fixed(v[inside]), -1.0, SIDE + 1.0) for v in (xl, xr))
-    # Union of the spans of one stroke on one sub-row: sort, then merge overlapping runs.
-    group = sid * _ROWS + k
+    return sid * _ROWS + k, xl, xr
+
+
+def _union(group: np.ndarray, xl: np.ndarray, xr: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The union of the spans of each group (non-zero fill): its maximal runs, in (group,
+    left) order. Exact: each run's ends are ends of its spans."""
     # by (group, xl), |xl| < 2 * SIDE; stable: one order whichever sort numpy dispatches to
     order = np.argsort(group * (8.0 * SIDE) + (xl + 2.0 * SIDE), kind="stable")
     group, xl, xr = group[order], xl[order], xr[order]
@@ -215,26 +210,90 @@ def _render_batch(drawings: Sequence[Sequence[Stroke]]) -> np.ndarray:
     new_run[1:] |= xl[1:] > reach[:-1]
     starts = np.flatnonzero(new_run)
     ends = np.concatenate((starts[1:], [len(xl)])) - 1
-    left = np.clip(xl[starts], 0.0, SIDE)
-    right = np.clip(reach[ends], 0.0, SIDE)
-    group = group[starts]
+    return group[starts], xl[starts], reach[ends]
+
+
+def _costs(pts: np.ndarray, psid: np.ndarray) -> np.ndarray:
+    """At most how many spans each point brings: its pen's, and its segment's to the next."""
+    dy = np.zeros(len(pts))
+    dy[:-1] = np.where(psid[1:] == psid[:-1], np.abs(np.diff(pts[:, 1])), 0.0)
+    return _PEN_ROWS + np.ceil((dy + 2 * RADIUS) * GRID_Y) + 2
+
+
+def _runs(pts: np.ndarray, psid: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The union runs of the strokes, built from about _BUDGET spans at a time: a union of
+    unions is the same union, so a drawing of a million points renders in bounded memory
+    and exactly as it would at once (ordinary batches take one piece)."""
+    piece = (np.cumsum(costs) - costs) // _BUDGET
+    cuts = [0, *(np.flatnonzero(np.diff(piece)) + 1), len(pts)]
+    runs: tuple[np.ndarray, ...] = ()
+    for a, b in itertools.pairwise(cuts):
+        # one point past the piece: its segment to the next piece (the pen there repeats)
+        spans = _spans(pts[a : b + 1], psid[a : b + 1])
+        if runs:
+            spans = tuple(np.concatenate(v) for v in zip(runs, spans, strict=True))
+        runs = _union(*spans)
+    return runs
+
+
+def _alpha(group: np.ndarray, xl: np.ndarray, reach: np.ndarray, count: int) -> np.ndarray:
+    """Each stroke's 8-bit coverage (count, 784) from its union runs."""
+    left = np.clip(xl, 0.0, SIDE)
+    right = np.clip(reach, 0.0, SIDE)
     # Exact coverage of [left, right) per pixel column, as in cairo's cells: a step of +1
     # height at floor(left), -1 at floor(right), minus the uncovered fractions.
     row = (group // _ROWS) * SIDE + (group % _ROWS) // GRID_Y  # (stroke, pixel row)
     cl, cr = np.floor(left).astype(np.int64), np.floor(right).astype(np.int64)
-    cells = len(strokes) * SIDE * (SIDE + 1)
+    cells = count * SIDE * (SIDE + 1)
     idx_l, idx_r = row * (SIDE + 1) + cl, row * (SIDE + 1) + cr
     height = np.bincount(idx_l, minlength=cells) - np.bincount(idx_r, minlength=cells)
     area = np.bincount(idx_l, left - cl, cells) - np.bincount(idx_r, right - cr, cells)
     cover = np.cumsum(height.reshape(-1, SIDE + 1), axis=1) - area.reshape(-1, SIDE + 1)
     alpha = np.rint(cover[:, :SIDE] * (255.0 / GRID_Y)).astype(np.int64)
-    alpha = np.clip(alpha, 0, 255).reshape(len(strokes), SIDE * SIDE)
-    # Composite: the r-th stroke of every drawing at once.
-    rank = np.arange(len(strokes)) - np.searchsorted(owner, owner)
-    for r in range(int(rank.max()) + 1):
-        m = rank == r
-        a = alpha[m]
-        out[owner[m]] = a + _mul_un8(out[owner[m]], 255 - a)
+    return np.clip(alpha, 0, 255).reshape(count, SIDE * SIDE)
+
+
+def _stroke_groups(costs: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Runs of consecutive strokes of about _BUDGET spans and at most _MAX_STROKES strokes
+    (a longer stroke alone), rendered together."""
+    lo, total = 0, 0.0
+    for i, cost in enumerate(costs.tolist()):
+        if i > lo and (total + cost > _BUDGET or i - lo >= _MAX_STROKES):
+            yield lo, i
+            lo, total = i, 0.0
+        total += cost
+    yield lo, len(costs)
+
+
+def _render_batch(drawings: Sequence[Sequence[Stroke]]) -> np.ndarray:
+    """Render a batch the way cairo's scan converter does, vectorised over all strokes.
+
+    Each stroke is the union of its segments' rectangles and a pen 12-gon at each point.
+    Every shape is cut into spans on 15 sub-rows per pixel row; the spans of one stroke on
+    one sub-row are merged (non-zero fill = union), and their exact x-coverage is summed
+    per pixel. Strokes are then composited one after another (white OVER, 8 bits), a group
+    of strokes at a time, so memory is bounded whatever a drawing's length.
+    """
+    n = len(drawings)
+    out = np.zeros((n, SIDE * SIDE), dtype=np.int64)
+    strokes, owner = _device_strokes(drawings)
+    if not strokes:
+        return out.reshape(n, SIDE, SIDE).astype(np.uint8)
+    sizes = np.array([len(s) for s in strokes])
+    bounds = np.concatenate(([0], np.cumsum(sizes)))
+    pts = np.vstack(strokes)
+    psid = np.repeat(np.arange(len(strokes)), sizes)
+    costs = _costs(pts, psid)
+    for lo, hi in _stroke_groups(np.add.reduceat(costs, bounds[:-1])):
+        a, b = bounds[lo], bounds[hi]
+        alpha = _alpha(*_runs(pts[a:b], psid[a:b] - lo, costs[a:b]), hi - lo)
+        # Composite: the r-th stroke of every drawing at once (in drawing order across groups).
+        mine = owner[lo:hi]
+        rank = np.arange(hi - lo) - np.searchsorted(mine, mine)
+        for r in range(int(rank.max()) + 1):
+            m = rank == r
+            a8 = alpha[m]
+            out[mine[m]] = a8 + _mul_un8(out[mine[m]], 255 - a8)
     return out.reshape(n, SIDE, SIDE).astype(np.uint8)
 
 

@@ -108,6 +108,6 @@ def check_alignment(
             f"{result.agreement:.0%} match the bitmap at the same row of the npy (aligned "
             f"files: over 95%; mean correlation {result.mean_correlation:.2f}). The two "
             "files are misaligned or from different versions of the dataset: download both "
-            f"again (rm data/raw/manifest/{category}.json; dvc repro)"
+            "again (`dvc repro`: the join has forgotten their download, so it fetches them)"
         )
     return result

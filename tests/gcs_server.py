@@ -46,6 +46,9 @@ class Faults:
     drop_range: dict[tuple[str, int], int] = field(default_factory=dict)
     stall_after: dict[str, int] = field(default_factory=dict)  # hang after K bytes, until stop
     stall_range: dict[tuple[str, int], int] = field(default_factory=dict)  # as drop_range
+    # hang after K bytes on every request (until the client hangs up or the server stops)
+    stall_every: dict[str, int] = field(default_factory=dict)
+    trickle: dict[str, float] = field(default_factory=dict)  # send at most B bytes/s, always
     fail: dict[str, int] = field(default_factory=dict)  # answer 503 this many times first
     missing: set[str] = field(default_factory=set)  # answer 404 although the file exists
     corrupt: set[str] = field(default_factory=set)  # flip one byte, keep the headers
@@ -262,9 +265,15 @@ class _Handler(BaseHTTPRequestHandler):
         stall = gcs.take(gcs.faults.stall_after, obj)
         if stall is None:
             stall = gcs.take(gcs.faults.stall_range, (obj, start))
+        if stall is None:
+            stall = gcs.faults.stall_every.get(obj)
         corrupt = obj in gcs.faults.corrupt
+        bucket, step = self.bucket, CHUNK if self.bucket is None else 64 * 1024
+        if obj in gcs.faults.trickle:  # small pieces, paced by the server itself
+            rate = gcs.faults.trickle[obj]
+            bucket, step = _Bucket(rate), max(1, int(rate / 10))
         with open(file, "rb") as f:
-            if drop is None and stall is None and not corrupt and self.bucket is None:
+            if drop is None and stall is None and not corrupt and bucket is None:
                 try:  # the fast path: the kernel copies file to socket (sendfile)
                     gcs.count(obj, self.connection.sendfile(f, start, end - start))
                 except OSError:
@@ -274,11 +283,10 @@ class _Handler(BaseHTTPRequestHandler):
             flip = file.stat().st_size // 2
             pos = start
             f.seek(start)
-            step = CHUNK if self.bucket is None else 64 * 1024
             while pos < min(end, cut):
                 data = bytearray(f.read(min(step, min(end, cut) - pos)))
-                if self.bucket is not None:
-                    self.bucket.take(len(data))
+                if bucket is not None:
+                    bucket.take(len(data))
                 if corrupt and pos <= flip < pos + len(data):
                     data[flip - pos] ^= 0xFF
                 try:
@@ -291,10 +299,23 @@ class _Handler(BaseHTTPRequestHandler):
         if pos < end:  # a drop or a stall: the client sees a body shorter than Content-Length
             if stall is not None:
                 gcs.stalled.set()
-                gcs.release.wait(60)
+                self._hang(gcs)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _hang(self, gcs: GCSServer) -> None:
+        """Send nothing more until the client hangs up or the server stops (60 s at most)."""
+        self.connection.settimeout(0.1)
+        deadline = time.monotonic() + 60
+        while not gcs.release.is_set() and time.monotonic() < deadline:
+            try:
+                if not self.connection.recv(1):  # the client closed its end
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                return
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -309,3 +310,105 @@ def test_gs_url_reads_the_public_bucket_over_https():
     assert transport.url("raw/The Eiffel Tower.ndjson") == (
         "https://storage.googleapis.com/quickdraw_dataset/full/raw/The%20Eiffel%20Tower.ndjson"
     )
+
+
+def test_npy_whose_header_claims_more_rows_than_it_holds_is_refused_and_not_recorded(
+    src: Path, server: GCSServer, tmp_path: Path
+) -> None:
+    """The source's hashes are of the short file itself, so only the header can tell."""
+    whole = (src / NPY).read_bytes()
+    (src / NPY).write_bytes(whole[: len(whole) - 784 * 1000])
+    dest = tmp_path / "out"
+    with pytest.raises(PipelineError) as caught:
+        download_category(server.base_url, "simplified", "cat", dest, progress=False, retry=FAST)
+    message = str(caught.value)
+    assert "\n" not in message and NPY in message
+    assert "(3000, 784)" in message and f"holds {len(whole) - 784 * 1000:,} bytes" in message
+    assert not (dest / NPY).exists() and not (dest / "manifest/cat.json").exists()
+    _no_leftovers(dest)
+
+
+def test_an_empty_category_is_refused_in_one_line_and_not_recorded(
+    src: Path, server: GCSServer, tmp_path: Path
+) -> None:
+    np.save(src / NPY, np.zeros((0, 784), np.uint8))
+    (src / "simplified/cat.ndjson").write_bytes(b"")
+    dest = tmp_path / "out"
+    with pytest.raises(PipelineError, match=r"holds no drawings; an empty category") as caught:
+        download_category(server.base_url, "simplified", "cat", dest, progress=False, retry=FAST)
+    assert "\n" not in str(caught.value) and "'cat'" in str(caught.value)
+    assert not (dest / "manifest/cat.json").exists() and not (dest / NPY).exists()
+    _no_leftovers(dest)
+
+
+DRAWINGS = "simplified/cat.ndjson"
+
+
+def test_trickling_server_is_given_up_naming_url_bytes_and_rate(
+    server: GCSServer, tmp_path: Path
+) -> None:
+    """200 B/s against a minimum of 2,000 B/s: given up after `tries` windows, not days."""
+    server.faults.trickle[DRAWINGS] = 200
+    strict = RetryPolicy(tries=3, base_delay=0.001, min_rate=2000, stall_seconds=0.5)
+    with pytest.raises(PipelineError) as err:
+        download_category(server.base_url, "simplified", "cat", tmp_path, retry=strict)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{server.base_url}/{DRAWINGS}: stalled: ")
+    assert re.search(r"[\d,]+ of [\d,]+ bytes received, \d+ B/s over the last", message)
+    assert message.count("gave up after 3 tries")
+    assert not (tmp_path / "manifest/cat.json").exists()
+
+
+def test_server_sending_1000_bytes_then_stalling_on_every_request_ends(
+    server: GCSServer, tmp_path: Path
+) -> None:
+    """Bytes received do not buy a fresh set of tries when the request then stalls."""
+    server.faults.stall_every[DRAWINGS] = 1000
+    strict = RetryPolicy(tries=3, base_delay=0.001, min_rate=1024, stall_seconds=0.5)
+    with pytest.raises(PipelineError, match=r"stalled: .* 0 B/s .*gave up after 3 tries"):
+        download_category(server.base_url, "simplified", "cat", tmp_path, retry=strict)
+    gets = [r for r in server.requests if r[:2] == ("GET", DRAWINGS)]
+    assert len(gets) == 3
+
+
+def test_steady_link_above_the_minimum_rate_is_never_given_up(src: Path, tmp_path: Path) -> None:
+    """A link capped at 4x the minimum rate, over many windows, downloads in full."""
+    strict = RetryPolicy(tries=1, base_delay=0.001, min_rate=100_000, stall_seconds=0.5)
+    with GCSServer(src, rate=400_000) as slow:  # sends 64 KiB every 0.16 s
+        download_category(slow.base_url, "simplified", "cat", tmp_path, limit=1000, retry=strict)
+    assert np.load(tmp_path / NPY).shape == (1000, 784)  # 784 KB: four windows
+
+
+def test_stage_goes_on_past_failed_categories_and_lists_them(
+    server: GCSServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """One category at a time: a 404 and a trickle fail, the category after them is kept."""
+    from pipeline import download_stage
+    from pipeline.params import DatasetParams
+
+    monkeypatch.setattr(download_stage, "PARALLEL_CATEGORIES", 1)
+    server.faults.trickle[DRAWINGS] = 200
+    strict = RetryPolicy(tries=2, base_delay=0.001, min_rate=2000, stall_seconds=0.5)
+    names = ("nosuchthing", "cat", "The Eiffel Tower")
+    dataset = DatasetParams(server.base_url, "simplified", names)
+    with pytest.raises(PipelineError) as err:
+        download_stage.fetch_all(dataset, list(names), tmp_path, retry=strict)
+    assert str(err.value).startswith(
+        "download: 2 of 3 categories failed ('nosuchthing', 'cat'; each one's error above), "
+        "1 done and kept"
+    )
+    assert (tmp_path / "manifest/The Eiffel Tower.json").is_file()
+    out = capsys.readouterr().out
+    assert "download: cat: failed: " in out and "stalled" in out
+    assert "download: nosuchthing: failed: " in out and "not found" in out
+
+
+def test_stall_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUICKDRAW_MIN_RATE", "512")
+    monkeypatch.setenv("QUICKDRAW_STALL_SECONDS", "3")
+    policy = RetryPolicy()
+    assert (policy.min_rate, policy.stall_seconds, policy.socket_timeout) == (512, 3, 3)
+    monkeypatch.setenv("QUICKDRAW_STALL_SECONDS", "soon")
+    with pytest.raises(PipelineError, match=r"QUICKDRAW_STALL_SECONDS='soon': must be a pos"):
+        RetryPolicy()

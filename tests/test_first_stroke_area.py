@@ -119,15 +119,16 @@ def test_numbers_of_every_shape_read_as_the_decoder_reads_them():
             [NUMBER_SHAPES[int(rng.integers(len(NUMBER_SHAPES)))](rng) for _ in range(count)]
             for _ in "xy"
         ]
+        texts.append([str(time) for time in range(count)])
         stroke = b"[" + b",".join(f"[{','.join(t)}]".encode() for t in texts) + b"]"
         line = (
             b'{"word":"circle","countrycode":"JP","timestamp":"2017-03-05 10:52:22.31485 UTC",'
-            b'"recognized":true,"key_id":"1","drawing":[' + stroke + b",[[1,2],[3,4]]]}"
+            b'"recognized":true,"key_id":"1","drawing":[' + stroke + b",[[1,2],[3,4],[5,6]]]}"
         )
-        columns = _native.scan_lines(line, 0, len(line), 2)
+        columns = _native.scan_lines(line, 0, len(line), 3)  # raw: coordinates any number
         assert columns[7] == b"\x01", line  # read by the scanner, not handed on
         scanned = np.frombuffer(columns[8], np.float64)[0]
-        assert scanned == decode_line(line, 2)[4], line
+        assert scanned == decode_line(line, 3)[4], line
 
 
 #: Numbers exactly halfway between two doubles (the scanner's fast paths must hand them to
@@ -155,24 +156,27 @@ EDGE_NUMBERS = [
 
 @pytest.mark.parametrize("text", EDGE_NUMBERS)
 def test_numbers_read_exactly_as_python_reads_them(text):
-    """A triangle (v, 0), (0, 1), (0, 0) has area v / 2: the area shows the value read."""
+    """A triangle (v, 0), (0, 1), (0, 0) has area v / 2: the area shows the value read (a raw
+    stroke: simplified coordinates are integers in 0..255)."""
     line = (
         b'{"word":"circle","countrycode":"JP","timestamp":"2017-03-05 10:52:22.31485 UTC",'
-        b'"recognized":true,"key_id":"1","drawing":[[[' + text.encode() + b",0,0],[0,1,0]]]}"
+        b'"recognized":true,"key_id":"1","drawing":[[['
+        + text.encode()
+        + b",0,0],[0,1,0],[0,1,2]]]}"
     )
-    columns = _native.scan_lines(line, 0, len(line), 2)
+    columns = _native.scan_lines(line, 0, len(line), 3)
     assert columns[7] == b"\x01"
     assert np.frombuffer(columns[8], np.float64)[0] == float(text) / 2
-    assert decode_line(line, 2)[4] == float(text) / 2
+    assert decode_line(line, 3)[4] == float(text) / 2
 
 
 def test_decoder_refuses_a_first_stroke_that_is_not_numbers():
     line = (
         b'{"word":"circle","countrycode":"JP","timestamp":"2017-03-05 10:52:22.31485 UTC",'
-        b'"recognized":true,"key_id":"1","drawing":[[["1",2],[3,4]]]}'
+        b'"recognized":true,"key_id":"1","drawing":[[["1",2],[3,4],[0,1]]]}'
     )
     with pytest.raises(ValueError, match="not a number"):
-        decode_line(line, 2)
+        decode_line(line, 3)
 
 
 def test_real_heads_read_the_same_in_all_three_formats(tmp_path, heads):

@@ -17,8 +17,10 @@ from conftest import read_lines, rendered_bitmaps, small_filesystem, write_categ
 
 from pipeline import layout, schema
 from pipeline.bitmaps import open_bitmaps
+from pipeline.download_stage import held_pieces
 from pipeline.errors import PipelineError
 from pipeline.join import (
+    LINE_LIMIT,
     category_files,
     metadata_table,
     read_drawings,
@@ -343,3 +345,119 @@ def test_a_full_disk_stops_the_join_cleanly(tmp_path, small_disk):
     left = [path for path in small_disk.rglob("*") if path.is_file()]
     assert left == [], f"partial output left behind: {left}"
     assert not (tmp_path / "join.json").exists()
+
+
+def test_an_empty_category_is_one_line(tmp_path):
+    write_category(tmp_path / "raw", "simplified", "cat", [], np.zeros((0, 784), np.uint8))
+    with pytest.raises(PipelineError, match="hold no drawings; an empty category") as caught:
+        join(tmp_path / "raw", tmp_path, categories=["cat"])
+    assert "\n" not in str(caught.value)
+
+
+def test_a_damaged_download_is_forgotten_so_the_advice_to_download_again_works(
+    heads_layout, tmp_path
+):
+    """The join names the file and says to download it again; the download keeps a category
+    its manifest records, so the join removes that record."""
+    manifest = heads_layout / layout.manifest_object("cat")
+    manifest.parent.mkdir()
+    files = {
+        obj: {"url": f"x/{obj}", "size": (heads_layout / obj).stat().st_size, "md5": "0"}
+        for obj in ("numpy_bitmap/cat.npy", "simplified/cat.ndjson")
+    }
+    record = {"category": "cat", "drawings": "simplified", "limit": None, "files": files}
+    manifest.write_text(json.dumps(record))
+    assert "cat" in held_pieces(heads_layout)  # the download would keep it
+    npy = heads_layout / "numpy_bitmap" / "cat.npy"
+    npy.write_bytes(npy.read_bytes()[:-784])  # one row short of its header
+    with pytest.raises(PipelineError, match="download it again"):
+        join(heads_layout, tmp_path, categories=["cat"])
+    assert not manifest.exists() and "cat" not in held_pieces(heads_layout)
+
+
+def test_misaligned_files_are_forgotten_too_and_the_message_says_so(heads, tmp_path):
+    """The alignment check's advice, to download both again, works as given: no rm by hand."""
+
+    def shuffle(lines, bitmaps):
+        return lines, np.random.default_rng(1).permutation(bitmaps)
+
+    root = broken_layout(heads, tmp_path, shuffle)
+    manifest = root / layout.manifest_object("cat")
+    manifest.parent.mkdir()
+    files = {
+        obj: {"url": f"x/{obj}", "size": (root / obj).stat().st_size, "md5": "0"}
+        for obj in ("numpy_bitmap/cat.npy", "simplified/cat.ndjson")
+    }
+    record = {"category": "cat", "drawings": "simplified", "limit": None, "files": files}
+    manifest.write_text(json.dumps(record))
+    assert "cat" in held_pieces(root)
+    with pytest.raises(PipelineError) as caught:
+        join(root, tmp_path, categories=["cat"])
+    assert "the join has forgotten their download" in str(caught.value)
+    assert "rm " not in str(caught.value)
+    assert not manifest.exists() and "cat" not in held_pieces(root)
+
+
+def _empty_stroke(drawing):
+    drawing.insert(1, [[] for _ in drawing[0]])
+
+
+def _set(stroke: int, axis: int, value):
+    def damage(drawing):
+        drawing[stroke][axis][-1] = value
+
+    return damage
+
+
+def _time_backwards(drawing):
+    times = next(stroke[2] for stroke in drawing if len(stroke[2]) > 1)
+    times[-1] = times[-2] - 1
+
+
+@pytest.mark.parametrize(
+    ("fmt", "damage", "named"),
+    [
+        ("simplified", _empty_stroke, "stroke 1 has no points"),
+        ("raw", _empty_stroke, "stroke 1 has no points"),
+        ("simplified", _set(0, 0, -3), "x value -3 is not an integer in 0..255"),
+        ("simplified", _set(-1, 1, 256), "y value 256 is not an integer in 0..255"),
+        ("simplified", _set(0, 1, 12.5), "y value 12.5 is not an integer in 0..255"),
+        ("raw", _time_backwards, "raw times never decrease within a stroke"),
+    ],
+    ids=["empty-stroke", "raw-empty-stroke", "negative", "above-255", "fraction", "time-back"],
+)
+def test_every_drawing_is_checked_against_googles_format(
+    heads, tmp_path, compiled, fmt, damage, named
+):
+    """The damaged line is the last of the file and no alignment check runs: the scan itself
+    must see it (it used to pass to the sample, or to the report, and fail there)."""
+    lines = read_lines(heads / fmt / "octopus.ndjson")
+    record = orjson.loads(lines[-1])
+    damage(record["drawing"])
+    lines[-1] = orjson.dumps(record)
+    raw = tmp_path / "raw"
+    write_category(raw, fmt, "octopus", lines, np.zeros((len(lines), 784), np.uint8))
+    out = tmp_path / "processed" / "drawings"
+    with pytest.raises(PipelineError) as caught:
+        run_join(raw, fmt, ("octopus",), out, tmp_path / "join.json", 0, compiled=compiled)
+    message = str(caught.value)
+    assert "\n" not in message and named in message, message
+    assert f"octopus.ndjson: line {len(lines)} " in message
+    assert not list(out.rglob("*.parquet"))
+
+
+def test_a_drawing_longer_than_the_limit_is_named_and_refused(heads, tmp_path, compiled):
+    """One line of 1.2 MB among real ones: named by line before anything renders it (rendering
+    took ~600 times a line's size: a 45 MB line used to exhaust the machine)."""
+    lines = read_lines(heads / "simplified" / "octopus.ndjson")
+    record = orjson.loads(lines[3])
+    points = 150_000  # about 8 bytes a point
+    record["drawing"].append([[n % 256 for n in range(points)], [n % 251 for n in range(points)]])
+    lines[3] = orjson.dumps(record)
+    assert len(lines[3]) > LINE_LIMIT
+    raw = tmp_path / "raw"
+    write_category(raw, "simplified", "octopus", lines, np.zeros((len(lines), 784), np.uint8))
+    out = tmp_path / "processed" / "drawings"
+    with pytest.raises(PipelineError, match=r"octopus\.ndjson: line 4: a drawing of") as caught:
+        run_join(raw, "simplified", ("octopus",), out, tmp_path / "join.json", 0, compiled=compiled)
+    assert f"up to {LINE_LIMIT:,} bytes" in str(caught.value)

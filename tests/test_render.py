@@ -256,3 +256,40 @@ def test_hypot_exact_is_correctly_rounded() -> None:
     assert _native.hypot_exact(3.0, 4.0) == 5.0
     assert _native.hypot_exact(math.inf, math.nan) == math.inf
     assert math.isnan(_native.hypot_exact(1.0, math.nan))
+
+
+def test_rendering_in_pieces_gives_the_same_bytes_on_real_heads(
+    heads: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget that bounds memory renders a drawing in pieces: a union of unions is the
+    same union, so even pieces of a few points and two strokes change no byte."""
+    from pipeline import render
+
+    drawings = [d for lines in simplified_heads(heads).values() for d in lines[:12]]
+    whole = render_bitmaps(drawings)
+    monkeypatch.setattr(render, "_BUDGET", 300)
+    monkeypatch.setattr(render, "_MAX_STROKES", 2)
+    assert np.array_equal(render_bitmaps(drawings), whole)
+
+
+LONG_DRAWING = """
+from pathlib import Path
+from pipeline.render import render_bitmap
+n = 125_000  # a 1 MB simplified line: one long stroke, then 60,000 dots
+strokes = [[[i % 256 for i in range(n)], [i % 251 for i in range(n)]]]
+strokes += [[[i % 256], [i % 241]] for i in range(60_000)]
+assert render_bitmap(strokes).max() == 255
+status = Path("/proc/self/status").read_text()  # VmHWM: this program's peak, not its parent's
+print(next(int(x.split()[1]) // 1024 for x in status.splitlines() if x.startswith("VmHWM")))
+"""
+
+
+def test_a_1_mb_drawing_renders_in_bounded_memory() -> None:
+    """It took 0.85 GB (one stroke) and 2.4 GB (dots) before: now the usual ~100 MB."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", LONG_DRAWING], capture_output=True, text=True, check=True
+    )
+    assert int(run.stdout) < 200, f"peak {run.stdout.strip()} MB"

@@ -14,11 +14,13 @@ One module a concern: `transport` (the sources), `retry` (policy, kinds of failu
 
 from pipeline.download.category import download_category
 from pipeline.download.retry import Interrupted, RetryPolicy
+from pipeline.download.retry import _DiskFullError as DiskFull
 from pipeline.download.sliced import ONE_STREAM, SlicePolicy
 from pipeline.download.transport import HttpTransport, LocalTransport, Transport, make_transport
 
 __all__ = [
     "ONE_STREAM",
+    "DiskFull",
     "HttpTransport",
     "Interrupted",
     "LocalTransport",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -75,17 +76,27 @@ def _fetch(transport: Transport, plan: _Plan, target: Path, ctx: _Context) -> di
 
 
 def _npy_rows(part: Path, url: str, sidecar: Path) -> int:
-    """Row count from the header; a file that is no .npy never reaches the target path."""
+    """Row count from the header; a file that is no .npy, or whose header disagrees with its
+    size (a short body from a server that sends no hash), never reaches the target path."""
     try:
         with open(part, "rb") as fp:
             version = np.lib.format.read_magic(fp)
             read = np.lib.format.read_array_header_1_0
             if version != (1, 0):
                 read = np.lib.format.read_array_header_2_0
-            shape = read(fp)[0]
+            shape, _, dtype = read(fp)
+            expected = fp.tell() + math.prod(shape) * dtype.itemsize
     except ValueError as exc:
         _discard(part, sidecar)
         raise PipelineError(f"{url}: not a valid .npy file ({exc})") from None
+    size = part.stat().st_size
+    if size != expected:
+        _discard(part, sidecar)
+        raise PipelineError(
+            f"{url}: its header describes {shape} {dtype} ({expected:,} bytes) but it holds "
+            f"{size:,} bytes; the file is damaged at the source or was cut short: removed, "
+            "rerun to fetch it again"
+        )
     return int(shape[0]) if shape else 1
 
 
@@ -198,6 +209,14 @@ def download_category(
         raise
     finally:
         transport.close()
+    empty = [entry["url"] for entry in entries if entry["drawings"] == 0]
+    if empty:
+        for obj in objs:  # not recorded: the next run fetches the category again
+            (dest / obj).unlink(missing_ok=True)
+        raise PipelineError(
+            f"{empty[0]}: holds no drawings; an empty category cannot be joined: check "
+            f"{category!r} in dataset.categories (its files were removed)"
+        )
     manifest = {
         "category": category,
         "drawings": drawings,

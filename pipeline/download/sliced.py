@@ -25,7 +25,15 @@ from tqdm import tqdm
 from pipeline.download.context import _bar, _Context
 from pipeline.download.digest import _Hashes
 from pipeline.download.plan import _Plan
-from pipeline.download.retry import _Changed, _DiskFull, _NoRanges, _Stop, _Transient, _worst
+from pipeline.download.retry import (
+    _Changed,
+    _DiskFull,
+    _NoRanges,
+    _Pace,
+    _Stop,
+    _Transient,
+    _worst,
+)
 from pipeline.download.stream import WRITEBACK, _discard, _mismatch, _Result, _staging
 from pipeline.download.transport import CHUNK, READ1, Transport
 from pipeline.errors import PipelineError
@@ -105,6 +113,11 @@ class _Slices:
         self._dropped = 0  # hashed bytes dropped from the page cache
         self._waited = 0.0  # seconds the hasher waited for bytes
         self._waiting_since: float | None = None
+
+    def received(self) -> int:
+        """Bytes of the file on disk, all ranges together."""
+        with self.cond:
+            return sum(done for *_, done in self.ranges)
 
     def position(self, i: int) -> int:
         with self.cond:
@@ -314,7 +327,7 @@ def _fetch_run(
     while (pos := table.position(i)) < (end := table.ranges[i][1]):
         stop.check()
         last = table.run_end(i)
-        before = pos
+        pace = _Pace(ctx.retry, table.received(), plan.remote.size)
         try:
             with transport.open(plan.obj, plan.remote, pos, last) as body:
                 if not body.partial and (pos, last) != (0, plan.remote.size):
@@ -340,9 +353,11 @@ def _fetch_run(
                             if nxt is None:
                                 return  # the rest is another connection's (or there is none)
                             i, end = nxt, table.ranges[nxt][1]
+                    pace.add(len(data))  # after the writes: a stall loses no byte received
             raise _Transient(f"connection closed at byte {pos} of {plan.remote.size}")
-        except _Transient as exc:
-            attempt = 1 if pos > before else attempt + 1  # progress earns a fresh set of tries
+        except _Transient as failure:
+            exc = pace.failed(failure)
+            attempt = 1 if pace.earned() else attempt + 1  # progress earns a fresh set of tries
             if attempt >= ctx.retry.tries:
                 raise PipelineError(
                     f"{url}: {exc}; gave up after {attempt} tries in a row; rerun to resume "

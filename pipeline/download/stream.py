@@ -17,7 +17,7 @@ from pipeline.atomic import write_text
 from pipeline.download.context import _bar, _Context
 from pipeline.download.digest import _Digest
 from pipeline.download.plan import _Plan, _take
-from pipeline.download.retry import _Changed, _DiskFull, _Transient
+from pipeline.download.retry import _Changed, _DiskFull, _Pace, _Transient
 from pipeline.download.transport import CHUNK, Remote, Transport
 from pipeline.errors import PipelineError
 
@@ -79,7 +79,7 @@ def _stream(
     attempt = 0
     while not done:
         ctx.stop.check()
-        before = pos
+        pace = _Pace(ctx.retry, len(plan.prefix) + pos, len(plan.prefix) + plan.length)
         try:
             end = None if plan.max_lines is not None else plan.start + plan.length
             with transport.open(plan.obj, plan.remote, plan.start + pos, end) as body:
@@ -94,11 +94,12 @@ def _stream(
                     _write(f, plan.prefix, digest)
                     bar.reset()
                     bar.update(len(plan.prefix))
-                    before = pos = lines = 0
+                    pos = lines = 0
                     skip = plan.start
                 for data in body.chunks:
                     ctx.stop.check()
-                    ctx.received(len(data))
+                    got = len(data)
+                    ctx.received(got)
                     if skip:
                         data, skip = data[skip:], max(0, skip - len(data))
                     data, done = _take(data[: plan.length - pos], lines, plan.max_lines)
@@ -107,6 +108,7 @@ def _stream(
                     if plan.max_lines is not None:
                         lines += data.count(b"\n")
                     bar.update(len(data))
+                    pace.add(got)  # after the write: a stall loses no byte received
                     if done or pos >= plan.length:
                         done = True
                         break
@@ -114,8 +116,9 @@ def _stream(
                 raise _Transient(
                     f"connection closed at byte {plan.start + pos} of {plan.remote.size}"
                 )
-        except _Transient as exc:
-            attempt = 1 if pos > before else attempt + 1  # progress earns a fresh set of tries
+        except _Transient as failure:
+            exc = pace.failed(failure)
+            attempt = 1 if pace.earned() else attempt + 1  # progress earns a fresh set of tries
             if attempt >= ctx.retry.tries:
                 raise PipelineError(
                     f"{url}: {exc}; gave up after {attempt} tries in a row; rerun to resume "

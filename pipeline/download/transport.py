@@ -128,7 +128,7 @@ class HttpTransport:
     def __init__(self, base_url: str, retry: RetryPolicy) -> None:
         self.base = base_url.rstrip("/")
         self.host = urlsplit(self.base).hostname or self.base
-        self.timeout = (retry.connect_timeout, retry.read_timeout)
+        self.timeout = (retry.connect_timeout, retry.socket_timeout)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
