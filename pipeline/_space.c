@@ -13,7 +13,8 @@
  * - top_eigenvectors: Householder tridiagonalisation, Sturm bisection for the largest
  *   eigenvalues, inverse iteration for their vectors (no LAPACK).
  * - nearest: exact k nearest neighbours by brute force, each squared distance summed over the
- *   dimensions in order (SIMD across candidates only), ties by index.
+ *   dimensions in order (SIMD across candidates only), ties by index; a candidate whose partial
+ *   sum already reaches the k-th best is dropped early (sums of squares only grow).
  * - exp, log: pipeline/_portable.h's own, for the tests of their error bounds.
  */
 #define PY_SSIZE_T_CLEAN
@@ -487,13 +488,23 @@ static void nearest_part(void *arg, ptrdiff_t begin, ptrdiff_t end)
         for (Py_ssize_t b = 0; b < blocks; b++) {
             double acc[LANES] = {0};
             const double *lanes = s->lanes + b * s->d * LANES;
-            for (Py_ssize_t a = 0; a < s->d; a++) {
+            int pruned = 0;
+            for (Py_ssize_t a = 0; a < s->d && !pruned; a++) {
                 double qa = query[a];
                 for (int l = 0; l < LANES; l++) {
                     double t = qa - lanes[a * LANES + l];
                     acc[l] += t * t;
                 }
+                /* Partial sums only grow: once all 8 reach the k-th best, none can enter
+                 * (an equal one comes later by index and loses), so stop early. */
+                if (found == k && a % 8 == 7) {
+                    pruned = 1;
+                    for (int l = 0; l < LANES; l++)
+                        pruned = pruned && acc[l] >= best_sq[k - 1];
+                }
             }
+            if (pruned)
+                continue;
             for (int l = 0; l < LANES; l++) {
                 int64_t j = b * LANES + l;
                 if (j >= s->n || (s->exclude_self && j == q))
