@@ -129,9 +129,21 @@ typedef struct {
     int64_t child[4];     /* quadrants: bit 0 x >= cx, bit 1 y >= cy */
 } Node;
 
+/* The tree flattened in depth-first order (children 0..3): a cell's subtree is the cells from
+ * it to `skip`, so a traversal is one forward pass with no stack. */
+typedef struct {
+    double x, y;          /* centre of mass */
+    double side2;         /* the cell's side, squared */
+    double count;
+    int64_t skip;         /* the next cell after this one's subtree */
+    int64_t leaf;
+} Flat;
+
 typedef struct {
     Map *map;
     Node *nodes;
+    Flat *flat;
+    int64_t *order;       /* scratch: node -> its place in depth-first order, and a stack */
     int64_t used, size;
     int64_t *leaf;        /* the leaf each point lies in */
     int64_t *first;       /* the point a one-point leaf holds */
@@ -178,6 +190,43 @@ static int is_leaf(const Node *node)
 {
     return node->child[0] == NONE && node->child[1] == NONE && node->child[2] == NONE &&
            node->child[3] == NONE;
+}
+
+/* t->flat from t->nodes, depth first; t->leaf then names places in t->flat. */
+static int flatten(Tree *t)
+{
+    Flat *flat = realloc(t->flat, (size_t)t->used * sizeof(Flat));
+    int64_t *order = realloc(t->order, 2 * (size_t)t->used * sizeof(int64_t));
+    if (flat != NULL)
+        t->flat = flat;
+    if (order != NULL)
+        t->order = order;
+    if (flat == NULL || order == NULL)
+        return -1;
+    int64_t *stack = order + t->used, top = 0, next = 0;
+    stack[top++] = 0;
+    while (top > 0) { /* preorder: each node's place */
+        int64_t at = stack[--top];
+        const Node *node = &t->nodes[at];
+        order[at] = next;
+        flat[next] = (Flat){node->sx, node->sy, 4 * node->half * node->half,
+                            (double)node->count, 0, is_leaf(node)};
+        next++;
+        for (int c = 3; c >= 0; c--)
+            if (node->child[c] != NONE)
+                stack[top++] = node->child[c];
+    }
+    for (int64_t k = t->used - 1; k >= 0; k--) { /* subtree ends, children before parents */
+        const Node *node = &t->nodes[k];
+        int64_t end = order[k] + 1;
+        for (int c = 0; c < 4; c++)
+            if (node->child[c] != NONE && flat[order[node->child[c]]].skip > end)
+                end = flat[order[node->child[c]]].skip;
+        flat[order[k]].skip = end;
+    }
+    for (Py_ssize_t i = 0; i < t->map->n; i++)
+        t->leaf[i] = order[t->leaf[i]];
+    return 0;
 }
 
 /* Builds the tree of the map's points, inserted in index order; -1 when out of memory. */
@@ -231,7 +280,7 @@ static int build(Tree *t)
         t->nodes[k].sx /= (double)t->nodes[k].count;
         t->nodes[k].sy /= (double)t->nodes[k].count;
     }
-    return 0;
+    return flatten(t);
 }
 
 /* Each point's repulsion from the tree: a cell seen smaller than theta times its distance
@@ -240,29 +289,26 @@ static void traverse_part(void *arg, ptrdiff_t begin, ptrdiff_t end)
 {
     Tree *t = arg;
     const Map *m = t->map;
-    int64_t stack[4 * MAX_DEPTH + 8];
+    const Flat *flat = t->flat;
+    int64_t cells = t->used;
     for (ptrdiff_t i = begin; i < end; i++) {
         double xi = m->x[i], yi = m->y[i], fx = 0.0, fy = 0.0, sz = 0.0;
-        int top = 0;
-        stack[top++] = 0;
-        while (top > 0) {
-            const Node *node = &t->nodes[stack[--top]];
-            int64_t at = node - t->nodes;
-            double dx = xi - node->sx, dy = yi - node->sy, d2 = dx * dx + dy * dy;
-            double side = 2 * node->half;
-            if (is_leaf(node) || side * side < t->theta2 * d2) {
-                double count = (double)(node->count - (t->leaf[i] == at));
-                if (count == 0.0)
-                    continue;
-                double q = 1.0 / (1.0 + d2), wq = count * q;
-                sz += wq;
-                fx += wq * q * dx;
-                fy += wq * q * dy;
+        int64_t own = t->leaf[i];
+        for (int64_t at = 0; at < cells;) {
+            const Flat *cell = &flat[at];
+            double dx = xi - cell->x, dy = yi - cell->y, d2 = dx * dx + dy * dy;
+            if (!cell->leaf && !(cell->side2 < t->theta2 * d2)) {
+                at++; /* open the cell: its first child comes next */
                 continue;
             }
-            for (int c = 3; c >= 0; c--)
-                if (node->child[c] != NONE)
-                    stack[top++] = node->child[c];
+            double count = cell->count - (own == at);
+            at = cell->skip;
+            if (count == 0.0)
+                continue;
+            double q = 1.0 / (1.0 + d2), wq = count * q;
+            sz += wq;
+            fx += wq * q * dx;
+            fy += wq * q * dy;
         }
         m->rx[i] = fx;
         m->ry[i] = fy;
@@ -286,7 +332,7 @@ static int run_descent(Map *m, Py_ssize_t iterations, int barnes_hut, double the
         return 0;
     }
     Py_ssize_t n = m->n;
-    Tree t = {m, malloc(4 * (size_t)n * sizeof(Node)), 0, 4 * (int64_t)n,
+    Tree t = {m, malloc(4 * (size_t)n * sizeof(Node)), NULL, NULL, 0, 4 * (int64_t)n,
               malloc((size_t)n * sizeof(int64_t)), malloc(4 * (size_t)n * sizeof(int64_t)),
               theta * theta, malloc((size_t)n * sizeof(double))};
     int failed = t.nodes == NULL || t.leaf == NULL || t.first == NULL || t.sz == NULL;
@@ -302,6 +348,8 @@ static int run_descent(Map *m, Py_ssize_t iterations, int barnes_hut, double the
         step(m, threads);
     }
     free(t.nodes);
+    free(t.flat);
+    free(t.order);
     free(t.leaf);
     free(t.first);
     free(t.sz);
