@@ -1,4 +1,7 @@
-"""The map's layouts: how well each groups real drawings by category, and what it costs.
+"""The map's layouts: how well each groups real drawings by category, and what it costs,
+before (benchmarks/layout_baseline.py: openTSNE above 4,000 drawings, BLAS/LAPACK, bytes that
+depend on the CPU) and after (the portable C of pipeline/_space.c and pipeline/_tsne.c), side by
+side in one run.
 
 Quality, on the real heads of the 100 categories in ../shared/quickdraw-heads (2,500 drawings,
 bitmaps rendered from the simplified strokes as Google rendered numpy_bitmap, in a seeded
@@ -6,8 +9,8 @@ shuffled order): the share of each drawing's 10 nearest map neighbours in its ow
 (`embedding.knn_agreement`), beside the same score in 784-d pixel space (the ceiling the issue
 names) and in the t-SNE's own feature space; candidates that lost are scored too.
 
-Time, in fresh processes one after another (the cost of `map_coordinates`, imports included),
-at N=10,000 and, for the chosen layout, N=100,000: real heads repeated, each copy shifted by
+Time, in fresh processes one after another (the cost of the t-SNE layout, imports included),
+before and after at N=1,000, 10,000 and 100,000: real heads repeated, each copy shifted by
 up to a pixel and its ink scaled, so no two copies are alike. Wall and CPU seconds are both
 printed: the machine is shared, and CPU time is what another load cannot inflate.
 The whole report stage at N=10,000 and N=100,000 is timed by bench_report.py.
@@ -26,6 +29,7 @@ import orjson
 from common import ROOT
 
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 HEADS = ROOT.parent / "shared" / "quickdraw-heads" / "simplified"
 
@@ -62,30 +66,26 @@ def jittered(bitmaps: np.ndarray, count: int, seed: int = 1) -> np.ndarray:
 
 
 def scores() -> None:
+    import layout_baseline
+
     from pipeline.reportkit import embedding
     from pipeline.reportkit.drawings import map_coordinates
 
     bitmaps, labels = real_heads()
     images = bitmaps.reshape(-1, 28, 28)
     features = embedding.principal_components(embedding.oriented_gradients(bitmaps), 50)
-    pixel_pcs = embedding.principal_components(bitmaps / 255.0, 50)
     rows = {
         "random (x = sample order, shuffled here)": lambda: map_coordinates(images, "random", 0),
         "pca (2 components of the pixels)": lambda: map_coordinates(images, "pca", 0),
-        "tsne (ours: t-SNE of gradient features)": lambda: embedding.embed(bitmaps, "tsne", 0),
-        "tsne with openTSNE's Barnes-Hut (ours above EXACT_UP_TO)": lambda: opentsne(bitmaps),
-        "rejected: t-SNE of the pixels' PCA-50": lambda: embedding.tsne(pixel_pcs, 0),
+        "after: tsne, exact descent (ours up to EXACT_UP_TO)": lambda: embedding.embed(bitmaps),
+        "after: tsne, Barnes-Hut descent (ours above)": lambda: forced(embedding, bitmaps),
+        "before: tsne, exact descent": lambda: layout_baseline.embed(bitmaps),
+        "before: tsne, openTSNE's Barnes-Hut (then above 4,000)": lambda: forced(
+            layout_baseline, bitmaps
+        ),
         "ceiling: 784-d pixel space": lambda: bitmaps,
         "ceiling: the features' 50-d space": lambda: features,
     }
-    try:
-        import umap  # not a dependency: measured when installed
-
-        rows["rejected: UMAP of the features"] = lambda: umap.UMAP(random_state=0).fit_transform(
-            features
-        )
-    except ImportError:
-        print("(umap-learn not installed: UMAP not measured)")
     print(f"kNN agreement (k=10) on {len(bitmaps):,} real drawings of 100 categories:")
     found = {}
     for name, compute in rows.items():
@@ -93,59 +93,57 @@ def scores() -> None:
         found[name] = embedding.knn_agreement(compute(), labels)
         print(f"  {name:58s} {found[name]:.4f}  ({time.perf_counter() - start:5.1f} s)")
     pca = found["pca (2 components of the pixels)"]
-    ours = found["tsne (ours: t-SNE of gradient features)"]
+    ours = found["after: tsne, exact descent (ours up to EXACT_UP_TO)"]
     print(
         f"  tsne / pca = {ours / pca:.2f}x (target >= 2x); tsne / pixel space = "
-        f"{ours / found['ceiling: 784-d pixel space']:.2f}x"
+        f"{ours / found['ceiling: 784-d pixel space']:.2f}x; after / before: exact "
+        f"{ours / found['before: tsne, exact descent']:.3f}x, Barnes-Hut "
+        f"{found['after: tsne, Barnes-Hut descent (ours above)'] / found[list(rows)[5]]:.3f}x"
     )
 
 
-def opentsne(bitmaps: np.ndarray) -> np.ndarray:
-    """Our t-SNE as it runs above `EXACT_UP_TO` drawings: openTSNE instead of the exact one."""
-    from pipeline.reportkit import embedding
-
-    saved, embedding.EXACT_UP_TO = embedding.EXACT_UP_TO, 0
+def forced(module, bitmaps: np.ndarray) -> np.ndarray:
+    """A module's t-SNE as it runs above its EXACT_UP_TO drawings (Barnes-Hut), on these."""
+    saved, module.EXACT_UP_TO = module.EXACT_UP_TO, 0
     try:
-        return embedding.embed(bitmaps, "tsne", 0)
+        return module.embed(bitmaps, "tsne", 0)
     finally:
-        embedding.EXACT_UP_TO = saved
+        module.EXACT_UP_TO = saved
 
 
-def run(layout: str, count: int, threads: int) -> None:
-    """One timing in this fresh process: print wall and CPU seconds of map_coordinates."""
+def run(which: str, count: int) -> None:
+    """One timing in this fresh process: wall and CPU seconds of the t-SNE layout."""
     bitmaps = jittered(real_heads()[0], count)
     start, cpu = time.perf_counter(), time.process_time()
-    from pipeline.reportkit import embedding
-    from pipeline.reportkit.drawings import map_coordinates
-
-    embedding.THREADS = threads
-    map_coordinates(bitmaps.reshape(-1, 28, 28), layout, seed=42)
+    if which == "before":
+        import layout_baseline as module
+    else:
+        from pipeline.reportkit import embedding as module
+    module.embed(bitmaps, "tsne", seed=42)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(json.dumps({"wall": wall, "cpu": cpu}))
 
 
 def timings() -> None:
-    runs = [("pca", 1_000, 1), ("tsne", 1_000, 1), ("random", 10_000, 1), ("pca", 10_000, 1)]
-    runs += [("tsne", 10_000, 1), ("tsne", 10_000, 2)]
-    runs.append(("tsne", 100_000, 1))
-    print("\nmap_coordinates in a fresh process (imports included); shared 2-core machine:")
-    for layout, count, threads in runs:
-        command = [sys.executable, __file__, "--run", layout, str(count), str(threads)]
-        result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
-        figures = json.loads(result.stdout.strip().splitlines()[-1])
-        print(
-            f"  {layout:6s} N={count:>7,} threads={threads}: {figures['wall']:6.1f} s wall, "
-            f"{figures['cpu']:6.1f} s CPU",
-            flush=True,
-        )
+    print("\nthe t-SNE layout in a fresh process (imports included); shared 2-core machine:")
+    for count in (1_000, 10_000, 100_000):
+        for which in ("before", "after"):
+            command = [sys.executable, __file__, "--run", which, str(count)]
+            result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
+            figures = json.loads(result.stdout.strip().splitlines()[-1])
+            print(
+                f"  {which:6s} N={count:>7,}: {figures['wall']:6.1f} s wall, "
+                f"{figures['cpu']:6.1f} s CPU",
+                flush=True,
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", nargs=3, metavar=("LAYOUT", "N", "THREADS"))
+    parser.add_argument("--run", nargs=2, metavar=("BEFORE_OR_AFTER", "N"))
     args = parser.parse_args()
     if args.run:
-        run(args.run[0], int(args.run[1]), int(args.run[2]))
+        run(args.run[0], int(args.run[1]))
         return 0
     scores()
     timings()

@@ -140,8 +140,9 @@ def map_coordinates(
     (`likeness.features`), when the caller has computed them already.
 
     The PCA's covariance is computed from integer pixel values in float64, where every product and
-    sum is exact, so it does not depend on the BLAS's summation order; storing float32 then
-    hides the last-bit differences the eigensolver and the projection may still have.
+    sum is exact, so it does not depend on the BLAS's summation order; its eigenvectors and the
+    projection are the layout's own C (`embedding.top_axes`, `embedding.project`), not LAPACK's
+    and BLAS's CPU-dependent kernels: the same bytes on every CPU.
     """
     count = len(bitmaps)
     if layout == "random":
@@ -156,9 +157,6 @@ def map_coordinates(
     sums = pixels.sum(axis=0).astype(np.int64)  # exact: below 2**53
     gram = (pixels.T @ pixels).astype(np.int64)  # exact: integer products and sums
     scatter = (count * gram - np.outer(sums, sums)).astype(np.float64)  # count**2 x covariance
-    _, vectors = np.linalg.eigh(scatter)
-    axes = vectors[:, ::-1][:, :2].copy()
-    # An eigenvector's sign is arbitrary: fix it so the layout is the same everywhere.
-    axes *= np.where(axes[np.abs(axes).argmax(axis=0), [0, 1]] < 0, -1.0, 1.0)
-    coords = (pixels - sums / count) @ axes / 255.0
+    axes = embedding.top_axes(scatter, 2)  # signs fixed: the layout is the same everywhere
+    coords = embedding.project(pixels, sums / count, axes) / 255.0
     return coords.astype(np.float32)

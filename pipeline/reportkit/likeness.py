@@ -9,7 +9,6 @@ indices (`likeness` source), and the strip under the panel (`neighbours` source:
 from __future__ import annotations
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from pipeline.reportkit import embedding
 from pipeline.schema import BITMAP_BYTES
@@ -22,10 +21,9 @@ def features(bitmaps: np.ndarray) -> np.ndarray:
     bitmaps = np.asarray(bitmaps, dtype=np.uint8).reshape(len(bitmaps), BITMAP_BYTES)
     if len(bitmaps) < 2:
         return np.zeros((len(bitmaps), embedding.COMPONENTS), np.float64)
-    with threadpool_limits(limits=embedding.THREADS):
-        return embedding.principal_components(
-            embedding.oriented_gradients(bitmaps), embedding.COMPONENTS
-        )
+    return embedding.principal_components(
+        embedding.oriented_gradients(bitmaps), embedding.COMPONENTS
+    )
 
 
 def neighbours(points: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
@@ -34,6 +32,5 @@ def neighbours(points: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
     k = min(k, len(points) - 1)
     if k <= 0:
         return np.zeros((len(points), 0), np.uint32)
-    with threadpool_limits(limits=embedding.THREADS):
-        indices, _ = embedding.nearest(points, points, k, exclude_self=True)
+    indices, _ = embedding.nearest(points, points, k, exclude_self=True)
     return indices.astype(np.uint32)
