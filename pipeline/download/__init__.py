@@ -13,9 +13,9 @@ One module a concern: `transport` (the sources), `retry` (policy, kinds of failu
 """
 
 from pipeline.download.category import download_category
+from pipeline.download.context import ONE_STREAM, SlicePolicy
 from pipeline.download.retry import Interrupted, RetryPolicy
 from pipeline.download.retry import _DiskFullError as DiskFull
-from pipeline.download.sliced import ONE_STREAM, SlicePolicy
 from pipeline.download.transport import HttpTransport, LocalTransport, Transport, make_transport
 
 __all__ = [

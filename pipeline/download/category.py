@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.atomic import fsync_dir, write_text
-from pipeline.download.context import _Context
+from pipeline.download.context import SlicePolicy, _Context
 from pipeline.download.plan import _binary_records, _Plan, _plan_for
 from pipeline.download.retry import (
     Interrupted,
@@ -30,7 +30,7 @@ from pipeline.download.retry import (
     _Stopped,
     _worst,
 )
-from pipeline.download.sliced import SlicePolicy, _fetch_sliced, _recorded, _sliced
+from pipeline.download.sliced import _fetch_sliced, _recorded, _sliced
 from pipeline.download.stream import _discard, _fetch_stream, _staging
 from pipeline.download.transport import Transport, make_transport
 from pipeline.errors import PipelineError
