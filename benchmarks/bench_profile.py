@@ -17,7 +17,8 @@ import time
 from common import OUT, ROOT, python
 from join_data import DRAWINGS, build
 
-from pipeline.join import partition_path, run_join
+from pipeline.join import run_join
+from pipeline.layout import partition_path
 from pipeline.profile import COLUMNS
 
 

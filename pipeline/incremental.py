@@ -25,7 +25,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pipeline
+
 STASH = Path("data/.stash")
+#: The repository (or site-packages) folder that holds the package: dvc.yaml's paths start here.
+ROOT = Path(pipeline.__file__).resolve().parent.parent
 _KEY_FILE = "key.json"
 
 
@@ -41,6 +45,12 @@ def fingerprint(paths: Iterable[str | Path]) -> str:
     for path in sorted((Path(p) for p in paths), key=lambda p: p.name):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def code_fingerprint(files: Iterable[str]) -> str:
+    """The fingerprint of code files named as dvc.yaml names them (relative to the repository),
+    wherever in the package they live."""
+    return fingerprint(ROOT / name for name in files)
 
 
 @dataclass(frozen=True)

@@ -46,17 +46,19 @@ PARQUET_OPTIONS = {
 #: size, so the limit bounds the join's memory whatever the data.
 LINE_LIMIT = 1 << 20
 RANGE_BYTES = 32 << 20  # a thread's share of a file: small enough to balance, large to amortise
-#: The code a partition is made with (dvc.yaml's join deps list the same files): a change to
-#: any of them re-joins every category.
+#: The code a partition is made with, as dvc.yaml's join deps list it (a test checks they
+#: agree): a change to any of it re-joins every category.
 JOIN_CODE = (
-    "join.py", "drawings.py", "_native.c", "verify.py", "strokes.py", "binary.py", "render.py",
-    "schema.py", "bitmaps.py",
-)  # fmt: skip
-#: Parquet key-value metadata of each partition: what it was made from (the join's record of
-#: it, and the key later per-category stages key their own results on), and its summary.
-RECORD_KEY = b"quickdraw.record"
-SUMMARY_KEY = b"quickdraw.summary"
-PARTITION_FILE = "part-0.parquet"
+    "pipeline/join.py",
+    "pipeline/drawings.py",
+    "pipeline/_native.c",
+    "pipeline/verify.py",
+    "pipeline/strokes.py",
+    "pipeline/binary.py",
+    "pipeline/render.py",
+    "pipeline/schema.py",
+    "pipeline/bitmaps.py",
+)
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def write_partition(
     rows are written (the alignment check runs meanwhile); returns that summary.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    stored = schema.DRAWINGS.with_metadata({RECORD_KEY: record.encode()})
+    stored = schema.DRAWINGS.with_metadata({schema.RECORD_KEY: record.encode()})
     bitmap_type = pa.binary(schema.BITMAP_BYTES)
     try:
         with (
@@ -240,7 +242,7 @@ def write_partition(
                     row_group_size=row_group,
                 )
             summary = summarise()
-            writer.add_key_value_metadata({SUMMARY_KEY: json.dumps(summary, sort_keys=True)})
+            writer.add_key_value_metadata({schema.SUMMARY_KEY: json.dumps(summary, sort_keys=True)})
     except OSError as exc:
         raise PipelineError(
             f"{target}: cannot write the partition ({exc.strerror or exc}); free space under "
@@ -322,15 +324,11 @@ def join_category(
             "alignment": alignment.as_dict() if alignment else None,
         }
 
-    target = partition_path(out_root, files.category)
+    target = layout.partition_path(out_root, files.category)
     try:
         return write_partition(target, bitmaps, meta, record, summarise)
     finally:
         checking.cancel()
-
-
-def partition_path(out_root: Path, category: str) -> Path:
-    return layout.partition_dir(out_root, category) / PARTITION_FILE
 
 
 def join_record(raw_dir: Path, drawings: str, category: str, verify_sample: int) -> str:
@@ -351,7 +349,7 @@ def join_record(raw_dir: Path, drawings: str, category: str, verify_sample: int)
         inputs = {obj: {"md5": listed[obj]["md5"], "size": listed[obj]["size"]} for obj in objects}
     except (OSError, ValueError, KeyError, TypeError):
         inputs = {obj: _file_identity(file) for obj, file in objects.items()}
-    code = incremental.fingerprint(Path(__file__).parent / name for name in JOIN_CODE)
+    code = incremental.code_fingerprint(JOIN_CODE)
     return incremental.canonical(
         {
             "category": category,
@@ -379,8 +377,8 @@ def read_footer(path: Path) -> tuple[str, dict | None]:
         metadata = pq.read_metadata(path).metadata or {}
     except (OSError, pa.ArrowException):
         return "", None
-    summary = metadata.get(SUMMARY_KEY)
-    return metadata.get(RECORD_KEY, b"").decode(), json.loads(summary) if summary else None
+    summary = metadata.get(schema.SUMMARY_KEY)
+    return metadata.get(schema.RECORD_KEY, b"").decode(), json.loads(summary) if summary else None
 
 
 def held_partitions(out_dir: Path) -> tuple[dict[str, incremental.Piece], dict[str, dict]]:
@@ -388,7 +386,7 @@ def held_partitions(out_dir: Path) -> tuple[dict[str, incremental.Piece], dict[s
     held, summaries = {}, {}
     for folder in sorted(out_dir.glob("category=*")):
         category = unquote(folder.name[len("category=") :])
-        path = folder / PARTITION_FILE
+        path = folder / layout.PARTITION_FILE
         if path.is_file():
             record, summaries[category] = read_footer(path)
             held[category] = incremental.Piece(category, record, (path,), folder)
@@ -419,7 +417,9 @@ def run_join(
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.remove_stale(out_dir.parent)
     records = {c: join_record(raw_dir, drawings, c, verify_sample) for c in categories}
-    wanted = [incremental.Piece(c, records[c], (partition_path(out_dir, c),)) for c in categories]
+    wanted = [
+        incremental.Piece(c, records[c], (layout.partition_path(out_dir, c),)) for c in categories
+    ]
     shelf = incremental.Shelf("join", out_dir.parent.parent / ".stash", base=out_dir.parent)
     held, summaries = held_partitions(out_dir)
     plan = incremental.plan(wanted, held, shelf)
@@ -437,7 +437,7 @@ def run_join(
         sys.stdout.flush()
         summaries[category] = result
     for category in plan.restored:
-        summaries[category] = read_footer(partition_path(out_dir, category))[1]
+        summaries[category] = read_footer(layout.partition_path(out_dir, category))[1]
     results = {c: summaries[c] for c in categories}
     checked = [r["alignment"]["agreement"] for r in results.values() if r["alignment"]]
     summary = {

@@ -42,6 +42,14 @@ def partition_dir(root: Path, category: str) -> Path:
     return root / f"category={quote(category, safe='')}"
 
 
+PARTITION_FILE = "part-0.parquet"  # the one file of a category's partition
+
+
+def partition_path(root: Path, category: str) -> Path:
+    """The parquet file of one category in the processed store."""
+    return partition_dir(root, category) / PARTITION_FILE
+
+
 @cache
 def google_categories() -> frozenset[str]:
     """The 345 category names of Google's dataset (names may contain spaces)."""

@@ -20,14 +20,14 @@ import pyarrow.parquet as pq
 from pipeline import atomic, incremental
 from pipeline.errors import PipelineError
 from pipeline.incremental import Piece
-from pipeline.join import RECORD_KEY, partition_path
+from pipeline.layout import partition_path
 from pipeline.profile import combine, headline, profile_partition, recognized_by_country
-from pipeline.schema import PROFILE
+from pipeline.schema import PROFILE, RECORD_KEY
 
 #: Parquet key-value metadata of each category's profile file: the key it was made from.
 KEY = b"quickdraw.profile"
-#: The code a category's rows are made with (dvc.yaml lists the same files).
-PROFILE_CODE = ("profile.py", "schema.py", "_native.c")
+#: The code a category's rows are made with, as dvc.yaml's profile deps list it.
+PROFILE_CODE = ("pipeline/profile.py", "pipeline/schema.py", "pipeline/_native.c")
 PIECES = "categories"
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": ["category", "countrycode"]}
 
@@ -92,7 +92,7 @@ def run_profile(
     profile."""
     (profile_dir / PIECES).mkdir(parents=True, exist_ok=True)
     atomic.remove_stale(profile_dir)
-    code = incremental.fingerprint(Path(__file__).parent / name for name in PROFILE_CODE)
+    code = incremental.code_fingerprint(PROFILE_CODE)
     wanted = [
         Piece(c, category_key(processed, c, code), (piece_path(profile_dir, c),))
         for c in categories

@@ -6,6 +6,11 @@ import pyarrow as pa
 BITMAP_SIDE = 28
 BITMAP_BYTES = BITMAP_SIDE * BITMAP_SIDE
 
+#: Parquet key-value metadata of each partition: what it was made from (the join's record of
+#: it, and the key later per-category stages key their own results on), and its summary.
+RECORD_KEY = b"quickdraw.record"
+SUMMARY_KEY = b"quickdraw.summary"
+
 #: One row per drawing, in `data/processed/drawings/category=<cat>/part-0.parquet`.
 DRAWINGS = pa.schema(
     [
