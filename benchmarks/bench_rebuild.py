@@ -43,8 +43,8 @@ def make_project(home: Path, env: dict[str, str]) -> Path:
         target = project / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
-    for built in (ROOT / "pipeline").glob("*.so"):
-        shutil.copy2(built, project / "pipeline" / built.name)
+    for built in (ROOT / "pipeline").rglob("*.so"):  # the C extensions, wherever they live
+        shutil.copy2(built, project / built.relative_to(ROOT))
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "b"]):
         subprocess.run(command, cwd=project, env=env, check=True)
     return project
