@@ -15,8 +15,8 @@ setup: $(STAMP)
 
 # The venv is rebuilt whenever the lock file changes; the package (and its C extension)
 # whenever one of its C sources does.
-$(STAMP): requirements.lock pyproject.toml pipeline/_native.c pipeline/_tsne.c pipeline/_space.c \
-		pipeline/_portable.h
+$(STAMP): requirements.lock pyproject.toml pipeline/native/_native.c pipeline/native/_tsne.c \
+		pipeline/native/_space.c pipeline/native/_portable.h
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)

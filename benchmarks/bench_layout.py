@@ -1,7 +1,7 @@
 """The map's layouts: how well each groups real drawings by category, and what it costs,
 before (benchmarks/layout_baseline.py: openTSNE above 4,000 drawings, BLAS/LAPACK, bytes that
-depend on the CPU) and after (the portable C of pipeline/_space.c and pipeline/_tsne.c), side by
-side in one run.
+depend on the CPU) and after (the portable C of pipeline/native/_space.c and
+pipeline/native/_tsne.c), side by side in one run.
 
 Quality, on the real heads of the 100 categories in ../shared/quickdraw-heads (2,500 drawings,
 bitmaps rendered from the simplified strokes as Google rendered numpy_bitmap, in a seeded
@@ -36,7 +36,7 @@ HEADS = ROOT.parent / "shared" / "quickdraw-heads" / "simplified"
 
 def real_heads() -> tuple[np.ndarray, np.ndarray]:
     """(2500, 784) uint8 bitmaps of the heads and their category index, shuffled (seed 0)."""
-    from pipeline.render import render_bitmaps
+    from pipeline.formats.render import render_bitmaps
 
     if not HEADS.is_dir():
         raise SystemExit(f"{HEADS} is missing: the layout benchmark needs the real heads")

@@ -3,7 +3,7 @@
 The first 128 MB (whole lines) of the benchmark's full-size raw file, parsed by: pyarrow's JSON
 reader (the strokes as nested lists), orjson line by line (everything decoded), orjson on the
 metadata prefix only (fast, but blind to damaged strokes), and our compiled scanner
-(pipeline/_native.c: strokes checked and counted, metadata decoded); counting the newlines is
+(pipeline/native/_native.c: strokes checked and counted, metadata decoded); counting the newlines is
 the floor. Best of 3 each.
 """
 
@@ -20,7 +20,7 @@ import pyarrow.json as pj
 from common import OUT
 from join_data import DRAWINGS, build
 
-from pipeline import _native
+from pipeline.native import _native
 
 SLICE = 128 << 20
 

@@ -17,9 +17,9 @@ import time
 from common import OUT, ROOT, python
 from join_data import DRAWINGS, build
 
-from pipeline.join import run_join
-from pipeline.layout import partition_path
-from pipeline.profile import COLUMNS
+from pipeline.stages.join import run_join
+from pipeline.stats.profile import COLUMNS
+from pipeline.store.layout import partition_path
 
 
 def store_of(drawings: int):

@@ -34,12 +34,18 @@ from join_data import DRAWINGS as FULL_SIZE
 from join_data import build as build_category
 from report_reference import build as build_reference
 
-from pipeline.join import run_join
-from pipeline.layout import GOOGLE_BASE_URL
 from pipeline.params import parse_params
-from pipeline.report import ReportInputs, coordinates_of, drawings_of, load_inputs, render_html
 from pipeline.reportkit import likeness
-from pipeline.sample import run_sample
+from pipeline.stages.join import run_join
+from pipeline.stages.report import (
+    ReportInputs,
+    coordinates_of,
+    drawings_of,
+    load_inputs,
+    render_html,
+)
+from pipeline.stages.sample import run_sample
+from pipeline.store.layout import GOOGLE_BASE_URL
 
 SIZES = (10_000, 100_000)
 HOVERS = 20
@@ -107,7 +113,7 @@ def stage_seconds(sample: Path, summary: Path, drawings: int, out: Path) -> floa
     script = (
         "import sys, time; sys.path.insert(0, sys.argv[1]);"
         "from pathlib import Path; from bench_report import params;"
-        "from pipeline.report import run_report;"
+        "from pipeline.stages.report import run_report;"
         "start = time.perf_counter();"
         "a = sys.argv;"
         "run_report(Path(a[2]), Path(a[3]), params(int(a[4])), Path(a[5]));"

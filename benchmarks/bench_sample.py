@@ -21,10 +21,10 @@ CATEGORY = ("octopus",)
 
 
 def binary_file(data: Path) -> None:
-    """binary/octopus.bin written from the simplified file by pipeline.binary's writer."""
+    """binary/octopus.bin written from the simplified file by pipeline.formats.binary's writer."""
     import orjson
 
-    from pipeline import binary
+    from pipeline.formats import binary
 
     path = data / "binary" / "octopus.bin"
     if path.exists():
@@ -41,7 +41,7 @@ def binary_file(data: Path) -> None:
 
 
 def store(data: Path, fmt: str) -> Path:
-    from pipeline.join import run_join
+    from pipeline.stages.join import run_join
 
     out = OUT / f"sample-store-{fmt}"
     if not out.exists():
@@ -60,7 +60,7 @@ def chosen_rows(processed: Path, n: int, columns: list[str]):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline import sample
+    from pipeline.stages import sample
 
     files = sample.partitions(processed, CATEGORY)
     table = sample.apply_filters(sample.candidates(files), params(n), CATEGORY)
@@ -74,18 +74,18 @@ def spans_path(fmt: str, n: int) -> Path:
 
 
 def run_contender(name: str, fmt: str, n: int, data: Path) -> None:
-    from pipeline.layout import drawings_object
+    from pipeline.store.layout import drawings_object
 
     processed = OUT / f"sample-store-{fmt}"
     out = OUT / f"sample-{name}-{fmt}-{n}.parquet"
     if name == "ours":
-        from pipeline.sample import run_sample
+        from pipeline.stages.sample import run_sample
 
         run_sample(processed, CATEGORY, params(n), out, data, fmt)
         return
     import orjson
 
-    from pipeline import binary
+    from pipeline.formats import binary
 
     fd = os.open(data / drawings_object(fmt, CATEGORY[0]), os.O_RDONLY)
     offsets, lengths = json.loads(spans_path(fmt, n).read_text())

@@ -50,7 +50,7 @@ def naive(root: Path, fmt: str, out: Path) -> None:
 def ours(root: Path, fmt: str, out: Path) -> None:
     import shutil
 
-    from pipeline.join import run_join
+    from pipeline.stages.join import run_join
 
     # the join keeps a partition it already holds: every run must start from nothing
     shutil.rmtree(out / "ours", ignore_errors=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from pipeline.render import render_bitmaps, simplify_strokes
+from pipeline.formats.render import render_bitmaps, simplify_strokes
 
 DRAWINGS = 150_152
 RAW_BYTES = 730_778_530  # Google's raw/octopus.ndjson

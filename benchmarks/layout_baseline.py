@@ -97,7 +97,7 @@ def tsne(points: np.ndarray, seed: int) -> np.ndarray:
 
 def exact_tsne(start: np.ndarray, joint: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """The schedule of `_opentsne` (early exaggeration, then the rest) with the exact gradient."""
-    from pipeline._tsne import descend
+    from pipeline.native._tsne import descend
 
     x, y = (np.ascontiguousarray(start[:, axis], np.float64) for axis in (0, 1))
     steps = [np.zeros_like(x), np.zeros_like(x)]

@@ -23,7 +23,7 @@ def main() -> None:
         table = pq.ParquetFile(path).read(columns=sys.argv[4].split(","))
         assert table.num_rows > 0
     elif name == "ours":
-        from pipeline.profile_stage import run_profile
+        from pipeline.stages.profile import run_profile
 
         shutil.rmtree(scratch, ignore_errors=True)
         run_profile(

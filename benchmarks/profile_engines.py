@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import profile, schema
+from pipeline.stats import profile
+from pipeline.store import schema
 
 OUT = Path(__file__).resolve().parent / "out"  # as common.OUT (which needs psutil)
 SCALARS = ["countrycode", "recognized", "strokes", "points", "duration_ms", "first_stroke_area"]

@@ -20,7 +20,7 @@ from bokeh.palettes import Greys256
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
-from pipeline.report import bitmaps_of
+from pipeline.stages.report import bitmaps_of
 
 COPY = """
 const i = cb_data.index.indices[0];

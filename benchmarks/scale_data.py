@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from pipeline.layout import google_categories
-from pipeline.render import render_bitmaps
+from pipeline.formats.render import render_bitmaps
+from pipeline.store.layout import google_categories
 
 HEADS = Path(__file__).resolve().parents[2] / "shared" / "quickdraw-heads"
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"

@@ -20,16 +20,20 @@ import yaml
 #: What each output's bytes depend on, to say where to look when only the machine differs.
 PLATFORM_HINTS = {
     "reports/metrics.json": "the map's layout and its kNN agreement (pipeline/reportkit/"
-    "embedding.py, pipeline/_tsne.c)",
+    "embedding.py, pipeline/native/_tsne.c)",
     "data/processed/drawings": "the join's Parquet writing and its alignment check "
-    "(pipeline/verify.py, pipeline/render.py; pyarrow's version in requirements.lock)",
+    "(pipeline/formats/verify.py, pipeline/formats/render.py; pyarrow's version in "
+    "requirements.lock)",
     "data/sample/sample.parquet": "the sample's bitmaps and simplified strokes (pipeline/"
-    "render.py, pipeline/_native.c; pyarrow's version)",
+    "formats/render.py, pipeline/native/_native.c; pyarrow's version)",
 }
 HTML_HINT = (
-    "the map's layout (pipeline/reportkit/embedding.py, pipeline/_tsne.c) or Bokeh's version"
+    "the map's layout (pipeline/reportkit/embedding.py, pipeline/native/_tsne.c) or Bokeh's version"
 )
-PNG_HINT = "the contact sheet's drawing (pipeline/contact_sheet.py) or Pillow's and zlib's version"
+PNG_HINT = (
+    "the contact sheet's drawing (pipeline/reportkit/contact_sheet.py) or Pillow's and zlib's "
+    "version"
+)
 DEFAULT_HINT = "the stage's arithmetic or a library's version (requirements.lock)"
 
 

@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline import category_list, cpus, layout
+from pipeline import cpus
 from pipeline.errors import PipelineError
 from pipeline.params import Params, load_params
-from pipeline.stage_lock import stage_lock
+from pipeline.store import category_list, layout
+from pipeline.store.stage_lock import stage_lock
 
 # The join's summary with every category (the report reads it); its headline is the DVC metric.
 JOIN_SUMMARY = layout.REPORTS_DIR / "join_categories.json"
@@ -17,21 +18,21 @@ JOIN_SUMMARY = layout.REPORTS_DIR / "join_categories.json"
 
 def _after_download(args: argparse.Namespace) -> Params:
     """The parameters of a stage after the download, whose list of categories they must match
-    (dvc.yaml tracks that list, not the parameter: pipeline/category_list.py)."""
+    (dvc.yaml tracks that list, not the parameter: pipeline/store/category_list.py)."""
     params = load_params(args.params)
     category_list.check(layout.RAW_DIR, params.dataset.categories)
     return params
 
 
 def _download(args: argparse.Namespace) -> None:
-    from pipeline.download_stage import run_download
+    from pipeline.stages.download import run_download
 
     run_download(load_params(args.params).dataset, layout.RAW_DIR)
 
 
 def _join(args: argparse.Namespace) -> None:
-    from pipeline import headline
-    from pipeline.join import run_join
+    from pipeline.stages.join import run_join
+    from pipeline.stats import headline
 
     params = _after_download(args)
     dataset = params.dataset
@@ -49,8 +50,8 @@ def _join(args: argparse.Namespace) -> None:
 
 
 def _profile(args: argparse.Namespace) -> None:
-    from pipeline import headline
-    from pipeline.profile_stage import run_profile
+    from pipeline.stages.profile import run_profile
+    from pipeline.stats import headline
 
     params = _after_download(args)
     profile = run_profile(
@@ -67,7 +68,7 @@ def _profile(args: argparse.Namespace) -> None:
 
 
 def _sample(args: argparse.Namespace) -> None:
-    from pipeline.sample import run_sample
+    from pipeline.stages.sample import run_sample
 
     params = _after_download(args)
     sample = run_sample(
@@ -82,7 +83,7 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from pipeline.report import run_report
+    from pipeline.stages.report import run_report
 
     params = _after_download(args)
     run_report(
@@ -98,7 +99,7 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from pipeline.demo import generate_demo
+    from pipeline.demo.generate import generate_demo
 
     generate_demo(Path(args.out))
     print(f"wrote the demo dataset to {args.out}")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import yaml
 
 from pipeline.errors import ParamError, PipelineError
-from pipeline.layout import EXTENSIONS, google_categories
+from pipeline.store.layout import EXTENSIONS, google_categories
 
 DRAWING_FORMATS = ("raw", "simplified", "binary")
 RECOGNIZED_CHOICES = ("any", "true", "false")

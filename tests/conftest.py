@@ -53,7 +53,7 @@ def write_category(
 
 def rendered_bitmaps(lines: list[bytes]) -> np.ndarray:
     """Bitmaps for simplified lines, rendered by the project as Google renders numpy_bitmap."""
-    from pipeline.render import render_bitmaps
+    from pipeline.formats.render import render_bitmaps
 
     drawings = [orjson.loads(line)["drawing"] for line in lines]
     return render_bitmaps(drawings).reshape(len(lines), -1)
@@ -127,7 +127,7 @@ def project(tmp_path: Path, isolated_env: dict[str, str]) -> Path:
     repo = tmp_path / "project"
     repo.mkdir()
     for name in ("pipeline", "data/demo"):
-        # the compiled extension (pipeline/_native*.so, built by make setup) comes along
+        # the compiled extension (pipeline/native/_native*.so, built by make setup) comes along
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("*.pyc"))
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy2(ROOT / name, repo / name)

@@ -40,7 +40,7 @@ def real_drawings(count: int):
     import numpy as np
     import orjson
 
-    from pipeline.render import render_bitmaps
+    from pipeline.formats.render import render_bitmaps
 
     drawings = [
         orjson.loads(line)["drawing"]

@@ -17,9 +17,9 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from pipeline.render import render_bitmaps
+from pipeline.formats.render import render_bitmaps
 from pipeline.reportkit import embedding
-from pipeline.schema import SAMPLE
+from pipeline.store.schema import SAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = tuple((ROOT / "pipeline" / "categories.txt").read_text().splitlines())

@@ -12,10 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import read_lines, rendered_bitmaps
 
-from pipeline import binary, layout
 from pipeline.download import download_category
 from pipeline.errors import PipelineError
-from pipeline.join import run_join
+from pipeline.formats import binary
+from pipeline.stages.join import run_join
+from pipeline.store import layout
 
 
 def records_from(lines: list[bytes]) -> list[binary.Record]:

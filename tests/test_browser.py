@@ -29,15 +29,15 @@ from browser import (
 from conftest import ARTIFACTS, ROOT, read_lines, write_category
 from test_report import CATEGORIES, params_for
 
-from pipeline.join import run_join
-from pipeline.layout import GOOGLE_BASE_URL
+from pipeline.formats.render import render_bitmaps
 from pipeline.params import parse_params
-from pipeline.render import render_bitmaps
-from pipeline.report import ReportInputs, country_name, render_html, run_report
 from pipeline.reportkit import scripts
 from pipeline.reportkit.header import Provenance
-from pipeline.sample import run_sample
-from pipeline.schema import SAMPLE
+from pipeline.stages.join import run_join
+from pipeline.stages.report import ReportInputs, country_name, render_html, run_report
+from pipeline.stages.sample import run_sample
+from pipeline.store.layout import GOOGLE_BASE_URL
+from pipeline.store.schema import SAMPLE
 
 pytestmark = pytest.mark.browser
 
@@ -305,11 +305,11 @@ def test_the_toggle_shows_the_28x28_bitmap_drawn_from_the_strokes(page, report):
 
 def test_the_page_draws_google_bitmaps_from_real_strokes(heads):
     """The page's rasteriser (plain arithmetic, no canvas) against Google's recipe
-    (pipeline.render, which reproduces the npy rows) on every real drawing of the heads, raw
+    (pipeline.formats.render, which reproduces the npy rows) on every real drawing of the heads, raw
     ones simplified first: the same pixels, within one grey level, whatever the browser."""
     from conftest import read_lines
 
-    from pipeline.render import simplify_strokes
+    from pipeline.formats.render import simplify_strokes
 
     drawings = [
         orjson.loads(line)["drawing"]
@@ -488,7 +488,7 @@ def test_345_categories_fit_one_screen(all_categories):
 @pytest.fixture
 def raw_report(heads: Path, tmp_path: Path) -> tuple[Path, list[dict]]:
     """A report of real raw drawings (with their timing) of two categories."""
-    from pipeline.render import simplify_strokes
+    from pipeline.formats.render import simplify_strokes
 
     categories = ("octopus", "cat")
     root = tmp_path / "raw"

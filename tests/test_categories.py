@@ -135,7 +135,7 @@ def test_later_stages_follow_the_downloads_list_not_the_parameter(project, isola
 
 def test_a_change_to_the_join_code_rejoins_every_category_and_downloads_none(project, isolated_env):
     repro(project, isolated_env)
-    with (project / "pipeline" / "join.py").open("a") as handle:
+    with (project / "pipeline/stages/join.py").open("a") as handle:
         handle.write("\n# a change to the join's code\n")
     output = repro(project, isolated_env)
     assert "Stage 'download' didn't change, skipping" in output

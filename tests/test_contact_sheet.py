@@ -8,12 +8,12 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from pipeline import contact_sheet
-from pipeline.render import render_bitmap
+from pipeline.formats.render import render_bitmap
+from pipeline.formats.strokes import Strokes
+from pipeline.formats.verify import correlations
+from pipeline.reportkit import contact_sheet
 from pipeline.reportkit.drawings import from_sample
-from pipeline.schema import SAMPLE
-from pipeline.strokes import Strokes
-from pipeline.verify import correlations
+from pipeline.store.schema import SAMPLE
 
 # Four unlike drawings, [[xs, ys], ...] aligned to 0 like Google's simplified ones: a bar, a
 # post, an L and a triangle with a dot.

@@ -1,4 +1,5 @@
-"""pipeline.demo: the offline demo dataset, in Google's exact layout and formats, reproducibly."""
+"""pipeline.demo.generate: the offline demo dataset,
+in Google's exact layout and formats, reproducibly."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.demo import DEMO_CATEGORIES, generate_demo
-from pipeline.render import render_bitmaps, simplify_strokes
+from pipeline.demo.generate import DEMO_CATEGORIES, generate_demo
+from pipeline.formats.render import render_bitmaps, simplify_strokes
 
 PER_CATEGORY = 40
 KEYS = ["word", "countrycode", "timestamp", "recognized", "key_id", "drawing"]
@@ -57,7 +58,7 @@ def test_counts_agree(demo: Path) -> None:
 
 
 def test_binary_records_are_the_simplified_drawings(demo: Path) -> None:
-    from pipeline import binary
+    from pipeline.formats import binary
 
     for c in DEMO_CATEGORIES:
         data = (demo / "binary" / f"{c}.bin").read_bytes()

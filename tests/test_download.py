@@ -384,8 +384,8 @@ def test_stage_goes_on_past_failed_categories_and_lists_them(
     server: GCSServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     """One category at a time: a 404 and a trickle fail, the category after them is kept."""
-    from pipeline import download_stage
     from pipeline.params import DatasetParams
+    from pipeline.stages import download as download_stage
 
     monkeypatch.setattr(download_stage, "PARALLEL_CATEGORIES", 1)
     server.faults.trickle[DRAWINGS] = 200

@@ -41,7 +41,7 @@ open(sys.argv[2], "wb").write(coords.tobytes())
 def real_heads(heads: Path) -> tuple[np.ndarray, np.ndarray]:
     """Bitmaps rendered (as Google renders numpy_bitmap) from the simplified heads of 100
     categories, in a seeded shuffled order so that no layout profits from the file order."""
-    from pipeline.render import render_bitmaps
+    from pipeline.formats.render import render_bitmaps
 
     drawings, labels = [], []
     for index, path in enumerate(sorted((heads / "simplified").glob("*.ndjson"))):
@@ -150,8 +150,8 @@ def test_affinities_are_symmetric_sum_to_one_and_favour_the_nearest():
 
 
 def test_one_exact_descent_step_is_the_t_sne_formula():
-    """pipeline/_tsne.c against the textbook gradient, written out in numpy for 7 points."""
-    from pipeline._tsne import descend
+    """pipeline/native/_tsne.c against the textbook gradient, written out in numpy for 7 points."""
+    from pipeline.native._tsne import descend
 
     rng = np.random.default_rng(5)
     n, exaggeration = 7, 4.0
@@ -187,7 +187,7 @@ def _ulps(found: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def _portable(values: np.ndarray, which: int) -> np.ndarray:
-    from pipeline._space import elementwise
+    from pipeline.native._space import elementwise
 
     out = np.empty_like(values)
     elementwise(np.ascontiguousarray(values), out, which)

@@ -1,5 +1,5 @@
 """`dvc exp show` fits a screen: real `dvc exp run`s at 6 and at 50 categories list the same
-handful of metric columns (pipeline/headline.py), and the per-category figures are in the
+handful of metric columns (pipeline/stats/headline.py), and the per-category figures are in the
 reports/*_categories.json files instead."""
 
 from __future__ import annotations

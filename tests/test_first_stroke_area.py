@@ -15,9 +15,11 @@ import pytest
 from conftest import read_lines
 from test_binary import records_from
 
-from pipeline import _native, binary, layout
-from pipeline.drawings import decode_line, first_stroke_area, parse_range
-from pipeline.join import read_binary, run_join
+from pipeline.formats import binary
+from pipeline.formats.drawings import decode_line, first_stroke_area, parse_range
+from pipeline.native import _native
+from pipeline.stages.join import read_binary, run_join
+from pipeline.store import layout
 
 #: A 10x10 square, then the same square the other way round; in screen coordinates (y down)
 #: right-then-down is clockwise.

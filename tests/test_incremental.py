@@ -1,4 +1,4 @@
-"""What a per-category stage keeps between runs (pipeline/incremental.py), and the stages' use
+"""What a per-category stage keeps between runs (pipeline/store/incremental.py), and the stages' use
 of it: stale staging removed, the join's code fingerprint matching dvc.yaml's deps."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import atomic, incremental
-from pipeline.incremental import Piece, Shelf
-from pipeline.join import JOIN_CODE, run_join
-from pipeline.layout import partition_path
+from pipeline.stages.join import JOIN_CODE, run_join
+from pipeline.store import atomic, incremental
+from pipeline.store.incremental import Piece, Shelf
+from pipeline.store.layout import partition_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
@@ -94,4 +94,4 @@ def test_the_join_fingerprint_covers_what_dvc_yaml_lists():
     deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["join"]["deps"]
     code = {dep for dep in deps if dep.startswith("pipeline/")}
     # the stage's bookkeeping and its headline metrics: no partition depends on them
-    assert code - {"pipeline/incremental.py", "pipeline/headline.py"} == set(JOIN_CODE)
+    assert code - {"pipeline/store/incremental.py", "pipeline/stats/headline.py"} == set(JOIN_CODE)

@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import read_lines, rendered_bitmaps, small_filesystem, write_category
 
-from pipeline import layout, schema
-from pipeline.bitmaps import open_bitmaps
-from pipeline.download_stage import held_pieces
 from pipeline.errors import PipelineError
-from pipeline.join import (
+from pipeline.formats.bitmaps import open_bitmaps
+from pipeline.formats.render import render_bitmaps, simplify_strokes
+from pipeline.stages.download import held_pieces
+from pipeline.stages.join import (
     LINE_LIMIT,
     category_files,
     metadata_table,
@@ -28,7 +28,7 @@ from pipeline.join import (
     run_join,
     write_partition,
 )
-from pipeline.render import render_bitmaps, simplify_strokes
+from pipeline.store import layout, schema
 
 CATEGORIES = ("octopus", "The Eiffel Tower", "cat")
 

@@ -18,10 +18,10 @@ import pytest
 from browser import DOCUMENT_IDLE, browser_page
 from PIL import Image
 
-from pipeline.join import run_join
 from pipeline.params import parse_params
-from pipeline.report import run_report
-from pipeline.sample import run_sample
+from pipeline.stages.join import run_join
+from pipeline.stages.report import run_report
+from pipeline.stages.sample import run_sample
 
 CATEGORIES = ("octopus", "cat", "The Eiffel Tower")
 

@@ -11,9 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import read_lines
 
-from pipeline import layout, schema
-from pipeline.join import run_join
-from pipeline.profile import (
+from pipeline.stages.join import run_join
+from pipeline.stats.profile import (
     COLUMNS,
     Z,
     combine,
@@ -24,6 +23,7 @@ from pipeline.profile import (
     recognized_by_country,
     wilson_interval,
 )
+from pipeline.store import layout, schema
 
 
 def bitmap(value: int, first: int | None = None) -> bytes:
@@ -232,7 +232,7 @@ def test_columns_are_the_stores():
 
 
 def test_group_sums_refuses_a_group_out_of_range():
-    from pipeline import _native
+    from pipeline.native import _native
 
     rows = np.ones((3, 4), np.uint8)
     sums = np.zeros((2, 4), np.int64)

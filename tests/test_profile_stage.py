@@ -12,10 +12,10 @@ import pytest
 from conftest import run
 from test_categories import FIVE, ran, set_param
 
-from pipeline import layout
 from pipeline.errors import PipelineError
-from pipeline.join import run_join
-from pipeline.profile_stage import piece_path, run_profile
+from pipeline.stages.join import run_join
+from pipeline.stages.profile import piece_path, run_profile
+from pipeline.store import layout
 
 SIX = [*FIVE, "The Eiffel Tower"]
 
@@ -66,7 +66,7 @@ def test_adding_a_category_profiles_only_it(project, isolated_env):
     assert figures["min_drawings"] == 5
 
     # A change to the profile's code profiles every category again.
-    with (project / "pipeline/profile.py").open("a") as handle:
+    with (project / "pipeline/stats/profile.py").open("a") as handle:
         handle.write("\n# a change\n")
     output = run(["dvc", "repro", "profile"], project, env).stdout
     assert ran(output) == {"profile"}
@@ -98,7 +98,7 @@ def test_dvc_yaml_lists_the_profile_code():
     import yaml
     from conftest import ROOT
 
-    from pipeline.profile_stage import PROFILE_CODE
+    from pipeline.stages.profile import PROFILE_CODE
 
     deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["profile"]["deps"]
     assert set(PROFILE_CODE) <= set(deps)
@@ -107,7 +107,7 @@ def test_dvc_yaml_lists_the_profile_code():
 def test_keys_do_not_depend_on_where_the_clone_is(tmp_path):
     """The same code in another folder has the same fingerprint (so a fresh clone rebuilds the
     committed dvc.lock); other code does not."""
-    from pipeline import incremental
+    from pipeline.store import incremental
 
     for folder in ("one", "two/deeper"):
         (tmp_path / folder).mkdir(parents=True)

@@ -12,12 +12,12 @@ import pytest
 from browser import DOCUMENT_IDLE, FIND_VIEW, GLYPH_POSITIONS, browser_page, model_value
 from conftest import ARTIFACTS, read_lines, write_category
 
-from pipeline.join import run_join
+from pipeline.formats.render import render_bitmaps, simplify_strokes
 from pipeline.params import ProfileParams, parse_params
-from pipeline.profile_stage import run_profile
-from pipeline.render import render_bitmaps, simplify_strokes
-from pipeline.report import country_name, run_report
-from pipeline.sample import run_sample
+from pipeline.stages.join import run_join
+from pipeline.stages.profile import run_profile
+from pipeline.stages.report import country_name, run_report
+from pipeline.stages.sample import run_sample
 
 pytestmark = pytest.mark.browser
 

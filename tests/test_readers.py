@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline.join import run_join
+from pipeline.stages.join import run_join
 
 CATEGORIES = ("The Eiffel Tower", "The Mona Lisa", "cat")
 

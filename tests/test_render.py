@@ -1,4 +1,5 @@
-"""pipeline.render: Google's simplification and its cairo numpy_bitmap rendering, in numpy."""
+"""pipeline.formats.render: Google's simplification and its cairo numpy_bitmap rendering,
+in numpy."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import numpy as np
 import orjson
 import pytest
 
-from pipeline import _native
-from pipeline.render import render_bitmap, render_bitmaps, simplify_strokes
+from pipeline.formats.render import render_bitmap, render_bitmaps, simplify_strokes
+from pipeline.native import _native
 
 HLINE = [[[0, 255], [0, 0]]]
 SQUARE = [[[0, 255, 255, 0, 0], [0, 0, 255, 255, 0]]]
@@ -263,7 +264,7 @@ def test_rendering_in_pieces_gives_the_same_bytes_on_real_heads(
 ) -> None:
     """The budget that bounds memory renders a drawing in pieces: a union of unions is the
     same union, so even pieces of a few points and two strokes change no byte."""
-    from pipeline import render
+    from pipeline.formats import render
 
     drawings = [d for lines in simplified_heads(heads).values() for d in lines[:12]]
     whole = render_bitmaps(drawings)
@@ -274,7 +275,7 @@ def test_rendering_in_pieces_gives_the_same_bytes_on_real_heads(
 
 LONG_DRAWING = """
 from pathlib import Path
-from pipeline.render import render_bitmap
+from pipeline.formats.render import render_bitmap
 n = 125_000  # a 1 MB simplified line: one long stroke, then 60,000 dots
 strokes = [[[i % 256 for i in range(n)], [i % 251 for i in range(n)]]]
 strokes += [[[i % 256], [i % 241]] for i in range(60_000)]

@@ -15,22 +15,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.join import run_join
-from pipeline.layout import GOOGLE_BASE_URL
 from pipeline.params import load_params, parse_params
-from pipeline.report import (
+from pipeline.reportkit.drawings import from_sample
+from pipeline.reportkit.embedding import knn_agreement
+from pipeline.reportkit.header import Provenance, credit_text, header_html
+from pipeline.reportkit.strokes import strokes_of
+from pipeline.stages.join import run_join
+from pipeline.stages.report import (
     ReportInputs,
     load_inputs,
     map_coordinates,
     render_html,
     run_report,
 )
-from pipeline.reportkit.drawings import from_sample
-from pipeline.reportkit.embedding import knn_agreement
-from pipeline.reportkit.header import Provenance, credit_text, header_html
-from pipeline.reportkit.strokes import strokes_of
-from pipeline.sample import run_sample
-from pipeline.schema import SAMPLE
+from pipeline.stages.sample import run_sample
+from pipeline.store.layout import GOOGLE_BASE_URL
+from pipeline.store.schema import SAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = ("octopus", "cat", "fish", "The Eiffel Tower")
@@ -105,7 +105,7 @@ def test_fresh_process_builds_the_same_bytes(built, tmp_path):
     first = (built(tmp_path / "a") / "heads.html").read_bytes()
     script = (
         "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
-        "from test_report import params_for; from pipeline.report import run_report;"
+        "from test_report import params_for; from pipeline.stages.report import run_report;"
         "t = Path(sys.argv[2]);"
         "run_report(t / 'sample.parquet', t / 'join.json', params_for(), t / 'c', t / 'manifest')"
     )

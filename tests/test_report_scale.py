@@ -16,14 +16,14 @@ from conftest import ARTIFACTS
 from report_samples import bucket_sample, many_countries
 from test_browser import choose_category
 
-from pipeline.join import run_join
-from pipeline.layout import GOOGLE_BASE_URL
 from pipeline.params import parse_params
-from pipeline.profile_stage import run_profile
-from pipeline.report import ReportInputs, bitmaps_of, render_html, run_report
 from pipeline.reportkit import likeness, map_names
 from pipeline.reportkit.header import Provenance
-from pipeline.sample import run_sample
+from pipeline.stages.join import run_join
+from pipeline.stages.profile import run_profile
+from pipeline.stages.report import ReportInputs, bitmaps_of, render_html, run_report
+from pipeline.stages.sample import run_sample
+from pipeline.store.layout import GOOGLE_BASE_URL
 
 pytestmark = pytest.mark.browser
 

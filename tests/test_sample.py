@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import ParamError
-from pipeline.join import run_join
 from pipeline.params import SampleParams
-from pipeline.sample import run_sample, stratified_quotas
+from pipeline.stages.join import run_join
+from pipeline.stages.sample import run_sample, stratified_quotas
 
 CATEGORIES = ("octopus", "cat", "fish", "The Eiffel Tower", "house")
 

@@ -1,4 +1,4 @@
-"""The compiled scanner (pipeline/_native.c) against the complete decoder, line by line.
+"""The compiled scanner (pipeline/native/_native.c) against the complete decoder, line by line.
 
 The scanner may hand any line to the decoder, but a line it accepts must be one the decoder
 accepts too, with the same values: checked on real lines, every prefix of them, and thousands
@@ -12,8 +12,8 @@ import orjson
 import pytest
 from conftest import read_lines
 
-from pipeline import _native
-from pipeline.drawings import decode_line
+from pipeline.formats.drawings import decode_line
+from pipeline.native import _native
 
 FORMATS = {"raw": 3, "simplified": 2}
 #: Bytes that matter to JSON or to the scanner, as replacements and insertions.

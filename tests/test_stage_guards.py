@@ -16,13 +16,13 @@ import pytest
 import yaml
 from conftest import small_filesystem
 
-from pipeline import atomic
 from pipeline.errors import ParamError, PipelineError
-from pipeline.join import run_join
 from pipeline.params import Params, parse_params
-from pipeline.profile_stage import run_profile
-from pipeline.report import run_report
-from pipeline.sample import run_sample
+from pipeline.stages.join import run_join
+from pipeline.stages.profile import run_profile
+from pipeline.stages.report import run_report
+from pipeline.stages.sample import run_sample
+from pipeline.store import atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +109,7 @@ JOIN_SCRIPT = """
 import sys
 import time
 from pathlib import Path
-from pipeline.join import run_join
+from pipeline.stages.join import run_join
 
 if __name__ == "__main__":
     raw, out = Path(sys.argv[1]), Path(sys.argv[2])

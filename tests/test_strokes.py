@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, read_lines, write_category
 
-from pipeline import binary
 from pipeline.errors import PipelineError
-from pipeline.join import run_join
+from pipeline.formats import binary
+from pipeline.formats.render import render_bitmaps, simplify_strokes, simplify_strokes_timed
 from pipeline.params import SampleParams
-from pipeline.render import render_bitmaps, simplify_strokes, simplify_strokes_timed
-from pipeline.sample import run_sample
+from pipeline.stages.join import run_join
+from pipeline.stages.sample import run_sample
 
 DEMO = ROOT / "data" / "demo"
 DEMO_CATEGORIES = ("octopus", "cat", "fish", "flower", "house", "The Eiffel Tower")
@@ -43,7 +43,7 @@ def drawings_of(lines: list[bytes]) -> list[list]:
 @pytest.fixture(scope="module")
 def heads_layouts(tmp_path_factory: pytest.TempPathFactory, heads: Path) -> Path:
     """The real heads in Google's layout in all three formats: raw and simplified as Google
-    wrote them, binary written from the simplified heads by pipeline.binary's writer."""
+    wrote them, binary written from the simplified heads by pipeline.formats.binary's writer."""
     root = tmp_path_factory.mktemp("heads-layouts")
     for category in HEAD_CATEGORIES:
         for fmt in ("raw", "simplified"):

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.atomic import fsync_dir, write_text
 from pipeline.download.context import SlicePolicy, _Context
 from pipeline.download.plan import _binary_records, _Plan, _plan_for
 from pipeline.download.retry import (
@@ -34,7 +33,8 @@ from pipeline.download.sliced import _fetch_sliced, _recorded, _sliced
 from pipeline.download.stream import _discard, _fetch_stream, _staging
 from pipeline.download.transport import Transport, make_transport
 from pipeline.errors import PipelineError
-from pipeline.layout import RAW_DIR, bitmap_object, drawings_object, manifest_object
+from pipeline.store.atomic import fsync_dir, write_text
+from pipeline.store.layout import RAW_DIR, bitmap_object, drawings_object, manifest_object
 
 
 def _fetch(transport: Transport, plan: _Plan, target: Path, ctx: _Context) -> dict[str, Any]:

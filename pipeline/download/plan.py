@@ -128,7 +128,7 @@ def _take(data: bytes, lines: int, max_lines: int | None) -> tuple[bytes, bool]:
 
 def _binary_records(path: Path, limit: int | None) -> dict[str, Any]:
     """Count a verified .bin file's records, cutting it to `limit` (small files: cut locally)."""
-    from pipeline import binary
+    from pipeline.formats import binary
 
     if limit is None:
         return {"drawings": sum(1 for _ in binary.spans(path.read_bytes(), path))}

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.atomic import write_text
 from pipeline.download.context import _bar, _Context
 from pipeline.download.digest import _Digest
 from pipeline.download.plan import _Plan, _take
 from pipeline.download.retry import _Changed, _DiskFull, _Pace, _Transient
 from pipeline.download.transport import CHUNK, Remote, Transport
 from pipeline.errors import PipelineError
+from pipeline.store.atomic import write_text
 
 WRITEBACK = 32 << 20  # start the disk writeback every so often, so the final fsync is short
 

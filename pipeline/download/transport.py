@@ -25,7 +25,7 @@ import urllib3
 
 from pipeline.download.retry import RetryPolicy, _Changed, _NotFound, _Transient
 from pipeline.errors import PipelineError
-from pipeline.layout import GOOGLE_BASE_URL
+from pipeline.store.layout import GOOGLE_BASE_URL
 
 CHUNK = 4 << 20  # large file reads keep the per-chunk Python overhead far below the hashing cost
 READ1 = 1 << 20  # socket reads: urllib3's read1 slows down past ~1 MiB (measured: 3 vs 1 GB/s)

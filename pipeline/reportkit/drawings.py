@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 from iso3166 import countries_by_alpha2
 
-from pipeline import schema
 from pipeline.reportkit import embedding
+from pipeline.store import schema
 
 OTHER = "other"
 UNKNOWN = "??"

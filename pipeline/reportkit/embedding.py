@@ -4,7 +4,7 @@ Pixels are a poor measure of likeness for doodles (a circle drawn 2 px to the ri
 few pixels with the first), so each bitmap is described by where its strokes run in which
 direction (a histogram of oriented gradients on a 7x7 grid of 4 px cells), reduced to 50
 principal components; t-SNE lays those out in 2-D: with the exact gradient up to
-`EXACT_UP_TO` drawings, with Barnes-Hut's approximation above (pipeline/_tsne.c). Above
+`EXACT_UP_TO` drawings, with Barnes-Hut's approximation above (pipeline/native/_tsne.c). Above
 `SUBSAMPLE` drawings a seeded subsample is embedded and every other drawing is placed at the
 middle (per axis) of its nearest embedded neighbours, which keeps 100,000 drawings within the
 report stage's time budget. `benchmarks/bench_layout.py` measures these choices.
@@ -14,8 +14,9 @@ bit of every number fed to it, so nothing on the way uses BLAS, LAPACK, numpy's 
 the C library's exp/log/arctan2 (each rounds by the CPU's kernels or the library's version).
 The features, their PCA (own eigensolver), the exact neighbours (ties by index), the
 affinities (own exp and log) and both descents are the project's C with a fixed order of
-operations (pipeline/_space.c, pipeline/_tsne.c, pipeline/_portable.h); numpy only does
-elementwise IEEE arithmetic, sorting and integer work here, whose results do not vary.
+operations (pipeline/native/_space.c, pipeline/native/_tsne.c, pipeline/native/_portable.h);
+numpy only does elementwise IEEE arithmetic, sorting and integer work here, whose results do
+not vary.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import math
 
 import numpy as np
 
-from pipeline import _space, _tsne
+from pipeline.native import _space, _tsne
 
 METHODS = ("tsne",)
 THREADS = 2  # the C loops' threads: each output is one thread's, so the bytes do not depend on it
@@ -68,7 +69,7 @@ def embed(
 def oriented_gradients(bitmaps: np.ndarray) -> np.ndarray:
     """(n, 441) float64: per 4x4 px cell, the gradient magnitude in each of 9 directions,
     each drawing's vector scaled to unit length (so heavy and light pens compare alike).
-    Integer differences, integer sector tests for the direction (pipeline/_space.c)."""
+    Integer differences, integer sector tests for the direction (pipeline/native/_space.c)."""
     bitmaps = np.ascontiguousarray(bitmaps, np.uint8).reshape(len(bitmaps), 28 * 28)
     out = np.empty((len(bitmaps), (28 // CELL) ** 2 * ORIENTATIONS), np.float64)
     _space.gradients(bitmaps, out, THREADS)

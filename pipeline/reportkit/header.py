@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.layout import DEMO_DIR
 from pipeline.params import Params
+from pipeline.store.layout import DEMO_DIR
 
 ATTRIBUTION = (
     'Drawings from <a href="https://quickdraw.withgoogle.com/data">The Quick, Draw! Dataset</a>'

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.reportkit import embedding
-from pipeline.schema import BITMAP_BYTES
+from pipeline.store.schema import BITMAP_BYTES
 
 NEIGHBOURS = 8
 

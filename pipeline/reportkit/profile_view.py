@@ -30,7 +30,7 @@ from bokeh.palettes import Greys256
 from bokeh.plotting import figure
 
 from pipeline.reportkit.drawings import country_name
-from pipeline.schema import BITMAP_SIDE
+from pipeline.store.schema import BITMAP_SIDE
 
 INK_PALETTE = tuple(reversed(Greys256))  # 0 = white paper, 255 = black ink
 COLOUR = "#4c72b0"

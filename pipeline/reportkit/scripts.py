@@ -8,7 +8,8 @@ call (the stroke index, the running replay) lives on `globalThis.__quickdraw`.
 
 from __future__ import annotations
 
-from pipeline import render, schema
+from pipeline.formats import render
+from pipeline.store import schema
 
 SIDE = schema.BITMAP_SIDE
 PAUSE_MS = 300  # raw replay: longer pauses between points are shortened to this
@@ -21,7 +22,7 @@ ABOVE, BELOW = 24, 68  # screen pixels of the panel's frame above it (heading), 
 STRIP_COLUMNS, STRIP_ROWS = 4, 2  # the neighbour strip's cells
 STRIP_LABEL = 0.22  # of a strip cell's height, below the drawing: its country
 
-#: The page's 28x28 bitmap (Google's numpy_bitmap), drawn with pipeline/render.py's recipe
+#: The page's 28x28 bitmap (Google's numpy_bitmap), drawn with pipeline/formats/render.py's recipe
 #: step for step in plain IEEE double arithmetic (no canvas: Skia's antialiasing differs by
 #: browser and CPU), so it has the same pixels as the Python rendering in every browser.
 #: Its constants come from render.py, printed so that they round-trip exactly.

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from pipeline import schema
 from pipeline.errors import PipelineError
+from pipeline.store import schema
 
 STROKE_COLUMNS = ("xs", "ys", "stroke_ends")
 MAX_GAP_MS = 65_535  # the page keeps gaps in uint16; the replay shortens long pauses anyway

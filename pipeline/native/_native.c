@@ -1,4 +1,4 @@
-/* pipeline._native: the two loops that Python and numpy cannot run fast enough.
+/* pipeline.native._native: the two loops that Python and numpy cannot run fast enough.
  *
  * scan_lines: read Google's drawing lines without decoding them. A JSON decoder builds a
  * Python object per coordinate (about a thousand per raw drawing); this walks each line's
@@ -24,7 +24,7 @@
  * hypot differ in the last bit (and macOS's, musl's and glibc's are not all correctly rounded).
  *
  * group_sums: the profile's per-country sums of bitmaps, one pass over the rows (numpy needs
- * a gather per country: 3x slower, measured in pipeline/profile.py's docstring).
+ * a gather per country: 3x slower, measured in pipeline/stats/profile.py's docstring).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1085,8 +1085,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "pipeline._native",
-    .m_doc = "Compiled kernels: see pipeline/_native.c.",
+    .m_name = "pipeline.native._native",
+    .m_doc = "Compiled kernels: see pipeline/native/_native.c.",
     .m_size = -1,
     .m_methods = methods,
 };

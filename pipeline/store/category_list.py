@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline import atomic
 from pipeline.errors import PipelineError
+from pipeline.store import atomic
 
 NAME = "categories.json"
 

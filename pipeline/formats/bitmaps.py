@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import schema
 from pipeline.errors import PipelineError
+from pipeline.store import schema
 
 
 def open_bitmaps(path: Path) -> np.memmap:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline import atomic
-from pipeline.profile import recognized_by_country
+from pipeline.stats.profile import recognized_by_country
+from pipeline.store import atomic
 
 JOIN_FIGURES = ("drawings", "format", "alignment_agreement")
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from pipeline.formats.strokes import Strokes
 from pipeline.reportkit.drawings import OTHER, Drawings, country_name
-from pipeline.strokes import Strokes
 
 CELL = 64  # a drawing's square, in pixels
 GAP = 4

@@ -1,4 +1,4 @@
-/* pipeline._tsne: the report's t-SNE, the same bits on every CPU.
+/* pipeline.native._tsne: the report's t-SNE, the same bits on every CPU.
  *
  * `descend` takes the exact gradient over all n(n-1)/2 pairs: at the report's default 1,000
  * drawings it is cheaper than any approximation and approximates nothing. Above a few thousand
@@ -6,7 +6,7 @@
  * (a quadtree built in index order, each point's traversal in a fixed child order, theta 0.5
  * as openTSNE's default). It replaces openTSNE, whose FFT and thread pool sum in orders that
  * vary by CPU and thread count. `affinities` finds each point's Gaussian width by bisection
- * with pipeline/_portable.h's exp and log.
+ * with pipeline/native/_portable.h's exp and log.
  *
  * Step for step it is the usual t-SNE descent (van der Maaten 2014; the learning rate n /
  * exaggeration of Belkina et al. 2019, with openTSNE's convention of the gradient divided by
@@ -502,8 +502,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "pipeline._tsne",
-    .m_doc = "The report's t-SNE: see pipeline/_tsne.c.",
+    .m_name = "pipeline.native._tsne",
+    .m_doc = "The report's t-SNE: see pipeline/native/_tsne.c.",
     .m_size = -1,
     .m_methods = methods,
 };

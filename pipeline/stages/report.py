@@ -1,5 +1,6 @@
 """Report stage: the self-contained, byte-deterministic hover report, a PNG contact sheet of the
-sample, and DVC metrics. The parts live in `pipeline.reportkit` and `pipeline.contact_sheet`.
+sample, and DVC metrics. The parts live in `pipeline.reportkit` (contact_sheet.py
+draws the PNG).
 
 The stage overlaps its two largest costs: the map's layout is computed in a worker process
 while Bokeh is imported and the page's other parts are built (a thread would not do: the
@@ -21,9 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import atomic, contact_sheet, map_table
 from pipeline.params import Params
-from pipeline.reportkit import embedding, likeness
+from pipeline.reportkit import contact_sheet, embedding, likeness, map_table
 from pipeline.reportkit.drawings import (  # re-exported for tests and users' scripts
     Drawings,
     bitmaps_of,
@@ -39,6 +39,7 @@ from pipeline.reportkit.header import (
     read_manifests,
 )
 from pipeline.reportkit.strokes import strokes_of
+from pipeline.store import atomic
 
 __all__ = ["ReportInputs", "bitmaps_of", "country_name", "map_coordinates", "run_report"]
 
@@ -197,7 +198,7 @@ def run_report(
     map_path: Path | None = None,
 ) -> dict:
     """Write reports/<name>.html, <name>.png, metrics.json and countries.json atomically, and
-    with `map_path` the map as data (pipeline/map_table.py).
+    with `map_path` the map as data (pipeline/reportkit/map_table.py).
 
     `manifest_dir` is the download stage's `data/raw/manifest`; without it the header says
     that no manifest was given. With `profile_path` (data/profile/profile.parquet) the page

@@ -32,8 +32,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import _native, schema
-from pipeline.schema import BITMAP_BYTES, PROFILE, from_numpy
+from pipeline.native import _native
+from pipeline.store import schema
+from pipeline.store.schema import BITMAP_BYTES, PROFILE, from_numpy
 
 #: The two-sided 95% normal quantile, to the precision of a double.
 Z = 1.959963984540054

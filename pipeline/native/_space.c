@@ -1,10 +1,10 @@
-/* pipeline._space: the layout's feature space with the same bits on every CPU.
+/* pipeline.native._space: the layout's feature space with the same bits on every CPU.
  *
  * numpy's reductions and BLAS/LAPACK pick kernels by CPU (SSE, AVX2, AVX-512, FMA), and each
  * sums in its own order: the principal components of the drawings' features, and so the map,
  * came out different on different machines. Here every output is one loop in a fixed order
  * of IEEE operations (no fused multiply-add: built with -ffp-contract=off), on 1 or 2 threads
- * that each compute whole outputs (pipeline/_portable.h):
+ * that each compute whole outputs (pipeline/native/_portable.h):
  *
  * - gradients: per 4x4 px cell, the gradient magnitude in 9 directions, from integer central
  *   differences; a direction's bin by integer cross products with fixed-point sector edges
@@ -15,7 +15,7 @@
  * - nearest: exact k nearest neighbours by brute force, each squared distance summed over the
  *   dimensions in order (SIMD across candidates only), ties by index; a candidate whose partial
  *   sum already reaches the k-th best is dropped early (sums of squares only grow).
- * - exp, log: pipeline/_portable.h's own, for the tests of their error bounds.
+ * - exp, log: pipeline/native/_portable.h's own, for the tests of their error bounds.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -601,8 +601,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "pipeline._space",
-    .m_doc = "The layout's feature space, portable to the bit: see pipeline/_space.c.",
+    .m_name = "pipeline.native._space",
+    .m_doc = "The layout's feature space, portable to the bit: see pipeline/native/_space.c.",
     .m_size = -1,
     .m_methods = methods,
 };

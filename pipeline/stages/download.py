@@ -3,7 +3,7 @@
 One stage for all categories (not one per category: README, "Why one stage per step"). The
 manifest `data/raw/manifest/<cat>.json` is the stage's record of a category: a category whose
 manifest names the same source, format and limit is kept; one no longer listed is set aside
-in `data/.stash/download/` and restored from there when it comes back (pipeline.incremental).
+in `data/.stash/download/` and restored from there when it comes back (pipeline.store.incremental).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import atomic, category_list, incremental
 from pipeline.download import DiskFull, RetryPolicy, download_category, make_transport
 from pipeline.errors import PipelineError
-from pipeline.incremental import Piece
-from pipeline.layout import EXTENSIONS, bitmap_object, drawings_object, manifest_object
 from pipeline.params import DatasetParams
+from pipeline.store import atomic, category_list, incremental
+from pipeline.store.incremental import Piece
+from pipeline.store.layout import EXTENSIONS, bitmap_object, drawings_object, manifest_object
 
 #: Categories fetched at once: small files are latency-bound (HEAD + GET each), so several
 #: in flight fill the link; large files are sliced by the download itself.

@@ -53,7 +53,7 @@ SAMPLE = pa.schema(
 
 
 #: One row per (category, country) over every drawing of the store: `data/profile/profile.parquet`
-#: (pipeline/profile.py; the README explains each column).
+#: (pipeline/stats/profile.py; the README explains each column).
 PROFILE = pa.schema(
     [
         pa.field("category", pa.string(), nullable=False),

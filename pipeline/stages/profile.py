@@ -4,7 +4,8 @@ are unchanged, then the store's profile, its headline metrics and the data of it
 Like download and join, one stage for all categories (README, "Why one stage per step"): each
 category's rows are a file of their own in `data/profile/categories/`, keyed on the join's record
 of the partition (`quickdraw.record` in its footer) and the fingerprint of the profile's code;
-pipeline.incremental keeps, restores or sets them aside, so adding a category profiles only it.
+pipeline.store.incremental keeps, restores or sets them aside, so adding a category
+profiles only it.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ from urllib.parse import quote, unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import atomic, incremental
 from pipeline.errors import PipelineError
-from pipeline.incremental import Piece
-from pipeline.layout import partition_path
-from pipeline.profile import combine, headline, profile_partition, recognized_by_country
-from pipeline.schema import PROFILE, RECORD_KEY
+from pipeline.stats.profile import combine, headline, profile_partition, recognized_by_country
+from pipeline.store import atomic, incremental
+from pipeline.store.incremental import Piece
+from pipeline.store.layout import partition_path
+from pipeline.store.schema import PROFILE, RECORD_KEY
 
 #: Parquet key-value metadata of each category's profile file: the key it was made from.
 KEY = b"quickdraw.profile"
 #: The code a category's rows are made with, as dvc.yaml's profile deps list it.
-PROFILE_CODE = ("pipeline/profile.py", "pipeline/schema.py", "pipeline/_native.c")
+PROFILE_CODE = (
+    "pipeline/stats/profile.py",
+    "pipeline/store/schema.py",
+    "pipeline/native/_native.c",
+)
 PIECES = "categories"
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": ["category", "countrycode"]}
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from pipeline import _native
+from pipeline.native import _native
 
 SIDE = 28
 ORIGINAL_SIDE = 256.0
@@ -54,7 +54,7 @@ def simplify_flat(
     strokes concatenated), their times in ms since the drawing's first point (int32; None
     unless `timed`, which needs `[xs, ys, ts]` strokes) and each stroke's exclusive end.
 
-    The steps (compiled in pipeline/_native.c, a few microseconds a drawing): shift to min 0,
+    The steps (compiled in pipeline/native/_native.c, a few microseconds a drawing): shift to min 0,
     scale uniformly to max 255, drop repeated points, resample every 1 unit of arc length
     (keeping both ends, so RDP sees the stroke at uniform density, as Google's pipeline did,
     whatever the device's sample rate; times are interpolated along the arc), then

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import strokes
-from pipeline.bitmaps import read_rows
 from pipeline.errors import PipelineError
-from pipeline.render import render_bitmaps
+from pipeline.formats import strokes
+from pipeline.formats.bitmaps import read_rows
+from pipeline.formats.render import render_bitmaps
 
 #: A rendered drawing "matches" its bitmap when their pixels correlate at least this much.
 #: Aligned files: our renderer vs Google's cairo differs by 0.05 grey levels on average and

@@ -9,7 +9,9 @@ from pathlib import Path
 RAW_DIR = Path("data/raw")
 PROCESSED_DIR = Path("data/processed/drawings")
 SAMPLE_PATH = Path("data/sample/sample.parquet")
-MAP_PATH = Path("data/report/map.parquet")  # the report's map as data (pipeline/map_table.py)
+MAP_PATH = Path(
+    "data/report/map.parquet"
+)  # the report's map as data (pipeline/reportkit/map_table.py)
 PROFILE_DIR = Path("data/profile")  # profile.parquet, and categories/ (one file per category)
 REPORTS_DIR = Path("reports")
 DEMO_DIR = Path("data/demo")

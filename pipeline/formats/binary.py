@@ -53,7 +53,7 @@ def encode(record: Record) -> bytes:
 
 def write_binary(path: Path, records: Iterable[Record]) -> None:
     """Our own writer, for tests and the demo data (atomic, like every output)."""
-    from pipeline.atomic import write_bytes
+    from pipeline.store.atomic import write_bytes
 
     write_bytes(path, b"".join(encode(record) for record in records))
 
@@ -168,7 +168,7 @@ def read_points(data: bytes | memoryview, offset: int) -> tuple[bytes, bytes, li
 
 def cut(path: Path, limit: int) -> int:
     """Keep the first `limit` records of a .bin file (atomically); return how many are kept."""
-    from pipeline.atomic import write_bytes
+    from pipeline.store.atomic import write_bytes
 
     data = path.read_bytes()
     kept = list(spans(data, path, limit))

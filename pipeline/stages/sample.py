@@ -1,5 +1,5 @@
 """Sample stage: choose N drawings by params (seed, filters, stratification), reproducibly, and
-bring their strokes from the downloaded drawings file (pipeline/strokes.py)."""
+bring their strokes from the downloaded drawings file (pipeline/formats/strokes.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import atomic, layout, schema, strokes
-from pipeline.bitmaps import open_bitmaps, read_rows
 from pipeline.errors import ParamError, PipelineError
+from pipeline.formats import strokes
+from pipeline.formats.bitmaps import open_bitmaps, read_rows
 from pipeline.params import SampleParams
+from pipeline.store import atomic, layout, schema
 
 SELECT_COLUMNS = ["countrycode", "recognized"]
 #: Read from the store for the chosen rows (whole row groups of these small columns); the

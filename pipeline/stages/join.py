@@ -25,11 +25,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import atomic, binary, cpus, incremental, layout, schema
-from pipeline.bitmaps import open_bitmaps, read_block
-from pipeline.drawings import LineError, line_number, parse_range, split_ranges
+from pipeline import cpus
 from pipeline.errors import PipelineError
-from pipeline.verify import check_alignment
+from pipeline.formats import binary
+from pipeline.formats.bitmaps import open_bitmaps, read_block
+from pipeline.formats.drawings import LineError, line_number, parse_range, split_ranges
+from pipeline.formats.verify import check_alignment
+from pipeline.store import atomic, incremental, layout, schema
 
 #: Rows per row group: 12.5 MB of bitmaps, the unit the writer holds in memory and the sample
 #: stage reads for the rows it picks.
@@ -49,15 +51,15 @@ RANGE_BYTES = 32 << 20  # a thread's share of a file: small enough to balance, l
 #: The code a partition is made with, as dvc.yaml's join deps list it (a test checks they
 #: agree): a change to any of it re-joins every category.
 JOIN_CODE = (
-    "pipeline/join.py",
-    "pipeline/drawings.py",
-    "pipeline/_native.c",
-    "pipeline/verify.py",
-    "pipeline/strokes.py",
-    "pipeline/binary.py",
-    "pipeline/render.py",
-    "pipeline/schema.py",
-    "pipeline/bitmaps.py",
+    "pipeline/stages/join.py",
+    "pipeline/formats/drawings.py",
+    "pipeline/native/_native.c",
+    "pipeline/formats/verify.py",
+    "pipeline/formats/strokes.py",
+    "pipeline/formats/binary.py",
+    "pipeline/formats/render.py",
+    "pipeline/store/schema.py",
+    "pipeline/formats/bitmaps.py",
 )
 
 

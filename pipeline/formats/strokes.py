@@ -19,10 +19,12 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from pipeline import _native, binary, cpus
+from pipeline import cpus
 from pipeline.errors import PipelineError
-from pipeline.render import simplify_flat
-from pipeline.schema import SAMPLE, from_numpy, list_values
+from pipeline.formats import binary
+from pipeline.formats.render import simplify_flat
+from pipeline.native import _native
+from pipeline.store.schema import SAMPLE, from_numpy, list_values
 
 COLUMNS = ("xs", "ys", "stroke_ends", "ts")
 BATCH = 256  # drawings per task of the thread pool

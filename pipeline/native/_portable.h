@@ -1,4 +1,4 @@
-/* pipeline/_portable.h: arithmetic that gives the same bits on every CPU, for the layout's C.
+/* pipeline/native/_portable.h: arithmetic that gives the same bits on every CPU, for the layout's C.
  *
  * The C library's exp and log differ between libraries and versions (glibc, musl, Apple's
  * libm: each rounds some arguments differently), and a t-SNE magnifies any last bit. These are

@@ -1,8 +1,9 @@
 """Parse Google's ndjson drawing files: metadata and stroke statistics, line by line, in ranges.
 
-Lines in Google's own shape take a fast path: a compiled scanner (pipeline/_native.c) checks the
-strokes' structure and counts them without decoding (computing the first stroke's signed area on
-the way), and reads the metadata in Google's key order straight into Arrow buffers. Any other
+Lines in Google's own shape take a fast path: a compiled scanner
+(pipeline/native/_native.c) checks the strokes' structure and counts them without decoding
+(computing the first stroke's signed area on the way), and reads the metadata in Google's key
+order straight into Arrow buffers. Any other
 line is decoded in full with orjson, which accepts it or names what is wrong
 (benchmarks/bench_join.py has the measurements). Files are split into byte ranges at line
 boundaries so that several threads can share one file.
@@ -20,8 +21,8 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from pipeline import _native
-from pipeline.schema import from_numpy
+from pipeline.native import _native
+from pipeline.store.schema import from_numpy
 
 METADATA_KEYS = ("word", "countrycode", "timestamp", "recognized", "key_id")
 

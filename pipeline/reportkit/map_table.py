@@ -13,8 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import atomic, contact_sheet
-from pipeline.strokes import Strokes
+from pipeline.formats.strokes import Strokes
+from pipeline.reportkit import contact_sheet
+from pipeline.store import atomic
 
 IMAGE_SIZE = 64  # pixels; about 1 kB a drawing
 

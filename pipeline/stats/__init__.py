@@ -1,0 +1,1 @@
+"""Statistics over the store: the profile's figures per category and country."""
