@@ -7,7 +7,7 @@ adding it back. Each is compared with the no-op (the issue's target: at most 2.5
 
 `--structures` also times DVC's own bookkeeping on trivial stages (one `echo` each): 344
 `foreach` stages against one stage doing 344 items, cold and no-op, the measurement behind
-one stage per step (README, "Why one stage per step").
+one stage per step (docs/categories.md, "Why one stage per step").
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ notice() {
 }
 
 if ! remote=$(dvc remote default 2>/dev/null) || [[ -z "$remote" ]]; then
-    notice "dvc push skipped: no default DVC remote (see README, 'Versioned reports in CI')"
+    notice "dvc push skipped: no default DVC remote (see docs/ci.md, 'Versioned reports in CI')"
     exit 0
 fi
 url=$(dvc config "remote.$remote.url")

@@ -7,7 +7,7 @@ differs for one of three reasons, told apart by the stage's recorded inputs:
 - the stage's code, data or parameters differ: the committed lock is stale (regenerate it);
 - only an input made by an earlier stage differs: it follows from that output (listed too);
 - its inputs are the same but its bytes are not: this machine computes it differently, which
-  tests/test_portable.py exists to prevent (README, "The same bytes on every machine").
+  tests/test_portable.py exists to prevent (docs/ci.md, "The same bytes on every machine").
 """
 
 from __future__ import annotations

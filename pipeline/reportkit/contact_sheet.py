@@ -32,7 +32,7 @@ def draw_cell(strokes: Sequence[np.ndarray], size: int = CELL) -> Image.Image:
     """One drawing (strokes of shape (2, k): x, y), dark on white, its bounding box centred
     in a `size` square (as Google centres the bitmaps), lines with round ends and joins,
     antialiased by supersampling. Same bytes on every machine: integer device coordinates,
-    no trigonometry (README, "The same bytes on every machine")."""
+    no trigonometry (docs/ci.md, "The same bytes on every machine")."""
     big = size * SUPERSAMPLE
     canvas = Image.new("L", (big, big), 255)
     if not strokes:

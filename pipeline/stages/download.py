@@ -1,6 +1,6 @@
 """Download stage: every category of params.yaml, several at a time, each kept once fetched.
 
-One stage for all categories (not one per category: README, "Why one stage per step"). The
+One stage for all categories (not one per category: docs, "Why one stage per step"). The
 manifest `data/raw/manifest/<cat>.json` is the stage's record of a category: a category whose
 manifest names the same source, format and limit is kept; one no longer listed is set aside
 in `data/.stash/download/` and restored from there when it comes back (pipeline.store.incremental).

@@ -1,7 +1,7 @@
 """Profile stage: every category's profile, each kept while its partition and the profile's code
 are unchanged, then the store's profile, its headline metrics and the data of its DVC plot.
 
-Like download and join, one stage for all categories (README, "Why one stage per step"): each
+Like download and join, one stage for all categories (docs, "Why one stage per step"): each
 category's rows are a file of their own in `data/profile/categories/`, keyed on the join's record
 of the partition (`quickdraw.record` in its footer) and the fingerprint of the profile's code;
 pipeline.store.incremental keeps, restores or sets them aside, so adding a category

@@ -3,7 +3,7 @@
 The stages after the download depend on this file in dvc.yaml, not on the parameter: DVC
 copies a parameter's value into dvc.lock for every stage that lists it, and every stage that
 runs parses and rewrites the whole lock, so 345 names listed by five stages made each run
-slower (README, "Why one stage per step"). The list changes exactly when the parameter does,
+slower (docs, "Why one stage per step"). The list changes exactly when the parameter does,
 and the later stages check that it matches params.yaml, so a stage run by hand after an edit
 cannot work from another list than DVC tracked.
 """

@@ -1,7 +1,7 @@
 """Per-category work a stage keeps between runs.
 
 DVC runs stages one at a time and rewrites the whole dvc.lock after each, so 345 stages per
-step cost minutes of bookkeeping (README, "Why one stage per step"). Each per-category step is
+step cost minutes of bookkeeping (docs, "Why one stage per step"). Each per-category step is
 therefore one stage that keeps its own record of what its outputs hold, category by category:
 a *piece* is one category's files in the stage's outputs, made from a *key* (a JSON-able value
 that changes whenever the piece would come out differently). A run
