@@ -30,6 +30,8 @@ from common import ROOT
 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
+from report_samples import jittered
 
 HEADS = ROOT.parent / "shared" / "quickdraw-heads" / "simplified"
 
@@ -48,21 +50,6 @@ def real_heads() -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(0).permutation(len(drawings))
     bitmaps = render_bitmaps(drawings).reshape(len(drawings), -1)
     return bitmaps[order], np.asarray(labels)[order]
-
-
-def jittered(bitmaps: np.ndarray, count: int, seed: int = 1) -> np.ndarray:
-    """`count` copies of the bitmaps, each shifted by -1..1 px per axis, its ink scaled."""
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(bitmaps), count)
-    images = bitmaps[picks].reshape(count, 28, 28)
-    shifts = rng.integers(-1, 2, (count, 2))
-    out = np.empty_like(images)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            rows = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
-            out[rows] = np.roll(images[rows], (dy, dx), axis=(1, 2))
-    scale = rng.uniform(0.8, 1.0, (count, 1, 1))
-    return np.rint(out * scale).astype(np.uint8).reshape(count, -1)
 
 
 def scores() -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from pipeline.reportkit import embedding
+
 METHODS = ("tsne",)
 THREADS = 1  # fixed, so no result depends on the core count (1 beat 2 in bench_layout.py)
 CELL = 4  # px: a 7x7 grid of cells over the 28x28 bitmap
@@ -114,7 +116,7 @@ def affinities(
     """t-SNE's joint P over each point's nearest neighbours, as CSR (indptr, indices, values):
     per point a Gaussian whose width gives the perplexity (found by bisection, all rows at once),
     then symmetrised, P = (P_j|i + P_i|j) / 2n, so that it sums to 1."""
-    count, k = neighbours.shape
+    count = len(neighbours)
     squares = distances**2
     squares -= squares[:, :1]  # the nearest at 0: exp() neither under- nor overflows
     low, high = np.zeros(count), np.full(count, np.inf)
@@ -128,20 +130,7 @@ def affinities(
         low = np.where(wide, beta, low)
         high = np.where(wide, high, beta)
         beta = np.where(np.isinf(high), beta * 2, (low + high) / 2)
-    conditional = weights / total[:, None]
-    rows = np.repeat(np.arange(count), k)
-    both_rows = np.concatenate([rows, neighbours.reshape(-1)])
-    both_cols = np.concatenate([neighbours.reshape(-1), rows])
-    both = np.concatenate([conditional.reshape(-1), conditional.reshape(-1)]) / (2 * count)
-    order = np.lexsort((both_cols, both_rows))
-    both_rows, both_cols, both = both_rows[order], both_cols[order], both[order]
-    first = np.ones(len(order), bool)
-    first[1:] = (both_rows[1:] != both_rows[:-1]) | (both_cols[1:] != both_cols[:-1])
-    starts = np.flatnonzero(first)
-    values = np.add.reduceat(both, starts)
-    indptr = np.zeros(count + 1, np.int64)
-    np.cumsum(np.bincount(both_rows[starts], minlength=count), out=indptr[1:])
-    return indptr, both_cols[starts].astype(np.int64), values
+    return embedding.symmetrised(neighbours, weights / total[:, None])
 
 
 def _opentsne(

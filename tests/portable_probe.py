@@ -37,8 +37,8 @@ def probe() -> dict:
 
 
 def real_drawings(count: int):
-    import numpy as np
     import orjson
+    from report_samples import jittered
 
     from pipeline.formats.render import render_bitmaps
 
@@ -47,18 +47,7 @@ def real_drawings(count: int):
         for path in sorted(HEADS.glob("*.ndjson"))
         for line in path.read_bytes().splitlines()
     ]
-    bitmaps = render_bitmaps(drawings)
-    rng = np.random.default_rng(1)
-    images = bitmaps[rng.integers(0, len(bitmaps), count)]
-    shifts = rng.integers(-1, 2, (count, 2))
-    out = np.empty_like(images)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            rows = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
-            out[rows] = np.roll(images[rows], (dy, dx), axis=(1, 2))
-    # integer scaling of the ink (76..100%): the input itself must not depend on the CPU
-    scale = rng.integers(76, 101, (count, 1, 1))
-    return ((out.astype(np.int64) * scale + 50) // 100).astype(np.uint8)
+    return jittered(render_bitmaps(drawings), count)
 
 
 def layouts(count: int, out: Path) -> None:

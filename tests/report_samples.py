@@ -36,6 +36,21 @@ def heads_pool(heads: Path) -> tuple[list[dict], np.ndarray, np.ndarray]:
     return records, bitmaps, np.array(origin)
 
 
+def jittered(bitmaps: np.ndarray, count: int, seed: int = 1) -> np.ndarray:
+    """(count, 784) uint8: copies of the bitmaps, each shifted by -1..1 px per axis, its ink
+    scaled to 76..100% in integers (so that the input itself is the same on every CPU)."""
+    rng = np.random.default_rng(seed)
+    images = bitmaps.reshape(len(bitmaps), 28, 28)[rng.integers(0, len(bitmaps), count)]
+    shifts = rng.integers(-1, 2, (count, 2))
+    out = np.empty_like(images)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            rows = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
+            out[rows] = np.roll(images[rows], (dy, dx), axis=(1, 2))
+    scale = rng.integers(76, 101, (count, 1, 1))
+    return ((out.astype(np.int64) * scale + 50) // 100).astype(np.uint8).reshape(count, -1)
+
+
 def sample_table(
     records: list[dict], bitmaps: np.ndarray, rows: np.ndarray, category: list[str], country=None
 ) -> pa.Table:

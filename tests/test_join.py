@@ -354,19 +354,25 @@ def test_an_empty_category_is_one_line(tmp_path):
     assert "\n" not in str(caught.value)
 
 
+def record_download(root: Path) -> Path:
+    """A download manifest for cat's two files, as the download writes it: the category held."""
+    manifest = root / layout.manifest_object("cat")
+    manifest.parent.mkdir()
+    files = {
+        obj: {"url": f"x/{obj}", "size": (root / obj).stat().st_size, "md5": "0"}
+        for obj in ("numpy_bitmap/cat.npy", "simplified/cat.ndjson")
+    }
+    record = {"category": "cat", "drawings": "simplified", "limit": None, "files": files}
+    manifest.write_text(json.dumps(record))
+    return manifest
+
+
 def test_a_damaged_download_is_forgotten_so_the_advice_to_download_again_works(
     heads_layout, tmp_path
 ):
     """The join names the file and says to download it again; the download keeps a category
     its manifest records, so the join removes that record."""
-    manifest = heads_layout / layout.manifest_object("cat")
-    manifest.parent.mkdir()
-    files = {
-        obj: {"url": f"x/{obj}", "size": (heads_layout / obj).stat().st_size, "md5": "0"}
-        for obj in ("numpy_bitmap/cat.npy", "simplified/cat.ndjson")
-    }
-    record = {"category": "cat", "drawings": "simplified", "limit": None, "files": files}
-    manifest.write_text(json.dumps(record))
+    manifest = record_download(heads_layout)
     assert "cat" in held_pieces(heads_layout)  # the download would keep it
     npy = heads_layout / "numpy_bitmap" / "cat.npy"
     npy.write_bytes(npy.read_bytes()[:-784])  # one row short of its header
@@ -382,14 +388,7 @@ def test_misaligned_files_are_forgotten_too_and_the_message_says_so(heads, tmp_p
         return lines, np.random.default_rng(1).permutation(bitmaps)
 
     root = broken_layout(heads, tmp_path, shuffle)
-    manifest = root / layout.manifest_object("cat")
-    manifest.parent.mkdir()
-    files = {
-        obj: {"url": f"x/{obj}", "size": (root / obj).stat().st_size, "md5": "0"}
-        for obj in ("numpy_bitmap/cat.npy", "simplified/cat.ndjson")
-    }
-    record = {"category": "cat", "drawings": "simplified", "limit": None, "files": files}
-    manifest.write_text(json.dumps(record))
+    manifest = record_download(root)
     assert "cat" in held_pieces(root)
     with pytest.raises(PipelineError) as caught:
         join(root, tmp_path, categories=["cat"])

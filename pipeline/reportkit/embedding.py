@@ -157,6 +157,14 @@ def affinities(
     conditional = np.empty((count, k))
     distances = np.ascontiguousarray(distances, np.float64)
     _tsne.affinities(distances, count, k, float(perplexity), conditional, THREADS)
+    return symmetrised(neighbours, conditional)
+
+
+def symmetrised(
+    neighbours: np.ndarray, conditional: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P = (P_j|i + P_i|j) / 2n as CSR from each point's conditional P over its neighbours."""
+    count, k = neighbours.shape
     rows = np.repeat(np.arange(count), k)
     both_rows = np.concatenate([rows, neighbours.reshape(-1)])
     both_cols = np.concatenate([neighbours.reshape(-1), rows])

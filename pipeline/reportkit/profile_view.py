@@ -259,6 +259,30 @@ def _means_plot(means: ColumnDataSource, most: int) -> Any:
     return plot
 
 
+def _share_plot(
+    name: str,
+    title: str,
+    prefix: str,
+    share: str,
+    countries: FactorRange,
+    height: int,
+    rows: ColumnDataSource,
+) -> tuple[Any, Any]:
+    """A share per country as a dot on its Wilson interval (columns prefix_low/high)."""
+    plot = _country_plot(name, f"{title} (95% interval)", countries, height, x_range=(0, 1))
+    dots = plot.scatter(x=share, y="country", source=rows, size=7, color=COLOUR)
+    plot.segment(
+        x0=f"{prefix}_low",
+        y0="country",
+        x1=f"{prefix}_high",
+        y1="country",
+        source=rows,
+        line_color=COLOUR,
+        line_width=2,
+    )
+    return plot, dots
+
+
 def _country_plot(name: str, title: str, countries: FactorRange, height: int, **extra: Any):
     plot = figure(
         width=300,
@@ -313,41 +337,19 @@ def build_profile_view(
         visible=len(labels) > 1,
     )
 
-    recognized = _country_plot(
+    recognized, marks = _share_plot(
         "profile_recognized",
-        "recognized share (95% interval)",
+        "recognized share",
+        "recognized",
+        "recognized_share",
         countries,
         height,
-        x_range=(0, 1),
+        rows,
     )
-    recognized.segment(
-        x0="recognized_low",
-        y0="country",
-        x1="recognized_high",
-        y1="country",
-        source=rows,
-        line_color=COLOUR,
-        line_width=2,
-    )
-    marks = recognized.scatter(x="recognized_share", y="country", source=rows, size=7, color=COLOUR)
-    clockwise = _country_plot(
-        "profile_clockwise",
-        "clockwise share (95% interval)",
-        countries,
-        height,
-        x_range=(0, 1),
+    clockwise, dots = _share_plot(
+        "profile_clockwise", "clockwise share", "clockwise", "clockwise", countries, height, rows
     )
     clockwise.add_layout(Span(location=0.5, dimension="height", line_color="#999"))
-    dots = clockwise.scatter(x="clockwise", y="country", source=rows, size=7, color=COLOUR)
-    clockwise.segment(
-        x0="clockwise_low",
-        y0="country",
-        x1="clockwise_high",
-        y1="country",
-        source=rows,
-        line_color=COLOUR,
-        line_width=2,
-    )
     views = [recognized, clockwise]
     renderers = [marks, dots]
     if profile["duration_ms_median"].null_count < profile.num_rows:
