@@ -1,4 +1,5 @@
-"""Download stage: fetch one category's bitmaps and drawings, verified, resumable and atomic.
+"""The download library: fetch one category's bitmaps and drawings, verified, resumable and atomic
+(the stage, `pipeline/stages/download.py`, plans the categories and reports).
 
 Every source (Google's bucket over HTTP(S), a mirror folder, a `file://` URL, the bundled demo
 data) goes through one transport interface, `stat` + `open(offset)`, so streaming,
