@@ -3,7 +3,8 @@ tooltips from string columns, the bitmaps as one uint8 array, a CustomJS that co
 hovered drawing into a 28x28 image panel, saved with `file_html` and inline resources.
 
 It names its map `map`, its source `drawings` and its panel plot `panel_plot`, as ours does,
-so the same browser probes measure both.
+so the same browser probes measure both; its bitmaps' source is `bitmaps`, so that a probe can
+tell which drawing its `panel_image` shows.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def build(sample_path: Path, out: Path, seed: int = 42) -> None:
         },
         name="drawings",
     )
-    store = ColumnDataSource(data={"pixels": bitmaps_of(table).reshape(-1)})
+    store = ColumnDataSource(data={"pixels": bitmaps_of(table).reshape(-1)}, name="bitmaps")
     panel_source = ColumnDataSource(
         data={"image": [np.zeros((28, 28), np.uint8)]}, name="panel_image"
     )
