@@ -60,7 +60,7 @@ def scores() -> None:
 
     bitmaps, labels = real_heads()
     images = bitmaps.reshape(-1, 28, 28)
-    features = embedding.principal_components(embedding.oriented_gradients(bitmaps), 50)
+    features = embedding.features(bitmaps)
     rows = {
         "random (x = sample order, shuffled here)": lambda: map_coordinates(images, "random", 0),
         "pca (2 components of the pixels)": lambda: map_coordinates(images, "pca", 0),

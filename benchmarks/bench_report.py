@@ -38,7 +38,7 @@ from join_data import build as build_category
 from report_reference import build as build_reference
 
 from pipeline.params import parse_params
-from pipeline.reportkit import likeness
+from pipeline.reportkit import embedding, likeness
 from pipeline.stages.join import run_join
 from pipeline.stages.report import (
     ReportInputs,
@@ -188,7 +188,7 @@ def build_pages(sample: Path, summary: Path, drawings: int, folder: Path) -> dic
     drawings_ = drawings_of(inputs)
     cached = OUT / f"report-layout-{drawings}.npz"  # the map and the neighbours of the sample
     if not cached.exists():
-        points = likeness.features(drawings_.bitmaps)  # once for both, as the stage does
+        points = embedding.features(drawings_.bitmaps)  # once for both, as the stage does
         coords = coordinates_of(inputs, drawings_, points)
         np.savez(cached, coords=coords, neighbours=likeness.neighbours(points))
     with np.load(cached) as layout:

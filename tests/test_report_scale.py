@@ -17,7 +17,7 @@ from report_samples import bucket_sample, many_countries
 from test_browser import choose_category
 
 from pipeline.params import parse_params
-from pipeline.reportkit import likeness, map_names
+from pipeline.reportkit import embedding, map_names
 from pipeline.reportkit.header import Provenance
 from pipeline.stages.join import run_join
 from pipeline.stages.profile import run_profile
@@ -209,7 +209,7 @@ def test_the_section_follows_the_maps_category(page):
 
 def test_the_strip_holds_the_exact_neighbours(page, countries):
     sample = pq.read_table(countries[1])
-    points = likeness.features(bitmaps_of(sample))
+    points = embedding.features(bitmaps_of(sample))
     keys = [str(k) for k in sample["key_id"].to_pylist()]
     positions = page.evaluate(POINT_POSITIONS)
     page.mouse.move(*positions[len(positions) // 2])

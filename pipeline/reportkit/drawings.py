@@ -137,7 +137,7 @@ def map_coordinates(
 ) -> np.ndarray:
     """(n, 2) float32 positions: a t-SNE of the drawings (`pipeline.reportkit.embedding`), a PCA
     of the bitmaps, or the 2017 post's random heights. `points`: the t-SNE's input features
-    (`likeness.features`), when the caller has computed them already.
+    (`embedding.features`), when the caller has computed them already.
 
     The PCA's covariance is computed from integer pixel values in float64, where every product and
     sum is exact, so it does not depend on the BLAS's summation order; its eigenvectors and the

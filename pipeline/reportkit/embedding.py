@@ -48,7 +48,7 @@ def embed(
     bitmaps: np.ndarray, method: str = "tsne", seed: int = 0, points: np.ndarray | None = None
 ) -> np.ndarray:
     """(n, 2) float32 map positions of (n, 784) uint8 bitmaps; same inputs, same bytes.
-    `points`: their features (`likeness.features`), when the caller has them already."""
+    `points`: their `features`, when the caller has them already."""
     if method not in METHODS:
         raise ValueError(f"unknown embedding {method!r}; known: {', '.join(METHODS)}")
     bitmaps = np.asarray(bitmaps, dtype=np.uint8).reshape(len(bitmaps), 28 * 28)
@@ -56,7 +56,7 @@ def embed(
     if count < 2:
         return np.zeros((count, 2), np.float32)
     if points is None:
-        points = principal_components(oriented_gradients(bitmaps), COMPONENTS)
+        points = features(bitmaps)
     anchors = seeded_rows(count, seed, SUBSAMPLE)
     coords = np.empty((count, 2), np.float64)
     coords[anchors] = tsne(points[anchors], seed)
@@ -64,6 +64,15 @@ def embed(
     if len(rest):
         coords[rest] = _place(points[rest], points[anchors], coords[anchors])
     return coords.astype(np.float32)
+
+
+def features(bitmaps: np.ndarray) -> np.ndarray:
+    """(n, COMPONENTS) float64: the space the t-SNE layout is computed in, and the neighbour
+    strip's (oriented gradients reduced to their principal components)."""
+    bitmaps = np.asarray(bitmaps, dtype=np.uint8).reshape(len(bitmaps), 28 * 28)
+    if len(bitmaps) < 2:
+        return np.zeros((len(bitmaps), COMPONENTS), np.float64)
+    return principal_components(oriented_gradients(bitmaps), COMPONENTS)
 
 
 def oriented_gradients(bitmaps: np.ndarray) -> np.ndarray:

@@ -1,9 +1,9 @@
 """Drawings like the clicked one: its nearest drawings in the space the t-SNE map is computed
 from (oriented gradients reduced to principal components), not on the 2-D map, where t-SNE
-keeps neighbourhoods only roughly. The features are computed once per report and shared by
-the layout and the neighbours; the report ships each drawing's `NEIGHBOURS` nearest as row
-indices (`likeness` source), and the strip under the panel (`neighbours` source: their
-`key_id`, strokes and country) is filled in the page on a click.
+keeps neighbourhoods only roughly. The features (`embedding.features`) are computed once per
+report and shared by the layout and the neighbours; the report ships each drawing's
+`NEIGHBOURS` nearest as row indices (`likeness` source), and the strip under the panel
+(`neighbours` source: their `key_id`, strokes and country) is filled in the page on a click.
 """
 
 from __future__ import annotations
@@ -11,19 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.reportkit import embedding
-from pipeline.store.schema import BITMAP_BYTES
 
 NEIGHBOURS = 8
-
-
-def features(bitmaps: np.ndarray) -> np.ndarray:
-    """(n, COMPONENTS) float64: the space the t-SNE layout is computed in."""
-    bitmaps = np.asarray(bitmaps, dtype=np.uint8).reshape(len(bitmaps), BITMAP_BYTES)
-    if len(bitmaps) < 2:
-        return np.zeros((len(bitmaps), embedding.COMPONENTS), np.float64)
-    return embedding.principal_components(
-        embedding.oriented_gradients(bitmaps), embedding.COMPONENTS
-    )
 
 
 def neighbours(points: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:

@@ -85,7 +85,7 @@ def render_html(
     backend = backend or figures.MAP_BACKEND
     drawings = drawings or drawings_of(inputs)
     if coords is None or neighbours is None:
-        points = likeness.features(drawings.bitmaps)
+        points = embedding.features(drawings.bitmaps)
         neighbours = likeness.neighbours(points) if neighbours is None else neighbours
         coords = coordinates_of(inputs, drawings, points) if coords is None else coords
     params = inputs.params
@@ -206,7 +206,7 @@ def run_report(
     """
     inputs = load_inputs(sample_path, join_summary, params, manifest_dir, profile_path)
     drawings = drawings_of(inputs)
-    points = likeness.features(drawings.bitmaps)  # once: the layout's input and the strip's
+    points = embedding.features(drawings.bitmaps)  # once: the layout's input and the strip's
     # Linux forks the worker (0.17 s sooner than a fresh start); the neighbours are found
     # here meanwhile
     with ProcessPoolExecutor(1, initializer=_end_on_interrupt) as pool:
