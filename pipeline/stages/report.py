@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import signal
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,8 +186,22 @@ def load_inputs(
 
 
 def _end_on_interrupt() -> None:
-    """The layout worker ends at once on Ctrl-C, silently: the stage itself says it stopped."""
+    """The layout worker ends at once on Ctrl-C, silently: the stage itself says it stopped.
+    It starts with SIGINT held (`_interrupts_held`), so a Ctrl-C during its start-up waits
+    for this default action instead of raising a traceback in multiprocessing's bootstrap."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT held in this thread while it starts the worker (which inherits the mask); a
+    Ctrl-C meanwhile is delivered, not lost, when the mask is restored."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def run_report(
@@ -210,9 +226,10 @@ def run_report(
     # Linux forks the worker (0.17 s sooner than a fresh start); the neighbours are found
     # here meanwhile
     with ProcessPoolExecutor(1, initializer=_end_on_interrupt) as pool:
-        computing = pool.submit(
-            map_coordinates, drawings.bitmaps, params.report.layout, params.sample.seed, points
-        )
+        with _interrupts_held():
+            computing = pool.submit(
+                map_coordinates, drawings.bitmaps, params.report.layout, params.sample.seed, points
+            )
         neighbours = likeness.neighbours(points)
         html_page = render_html(inputs, drawings, computing, neighbours=neighbours)
         html_page = html_page.encode("utf-8")
