@@ -77,7 +77,8 @@ def features(bitmaps: np.ndarray) -> np.ndarray:
 
 def oriented_gradients(bitmaps: np.ndarray) -> np.ndarray:
     """(n, 441) float64: per 4x4 px cell, the gradient magnitude in each of 9 directions,
-    each drawing's vector scaled to unit length (so heavy and light pens compare alike).
+    each drawing's histogram as the square roots of its shares (the Hellinger mapping: unit
+    length, so heavy and light pens compare alike, and faint strokes count beside bold ones).
     Integer differences, integer sector tests for the direction (pipeline/native/_space.c)."""
     bitmaps = np.ascontiguousarray(bitmaps, np.uint8).reshape(len(bitmaps), 28 * 28)
     out = np.empty((len(bitmaps), (28 // CELL) ** 2 * ORIENTATIONS), np.float64)
