@@ -335,7 +335,7 @@ def test_the_page_draws_google_bitmaps_from_real_strokes(heads):
 
 
 # The page's rasteriser with the constants it needs, cut out of the report's JavaScript.
-RASTERIZER = scripts.PRELUDE.split("const state =")[0]
+RASTERIZER = scripts.CONSTANTS + scripts.RASTERIZER
 # Every drawing's bitmap, one after another, as base64: a JSON array of millions of numbers
 # would cost the test more than the drawing does.
 DRAW_ALL = """

@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from bokeh.document import Document
+from bokeh.events import DocumentReady
 from bokeh.layouts import column, row
 from bokeh.models import (
     BooleanFilter,
@@ -351,8 +353,10 @@ def panel_figure() -> tuple[Any, dict[str, Any]]:
         name="panel_plot",
         min_border=4,
         outline_line_color="#dddddd",
+        title=None,  # no axes, grids or title: nothing but the drawing repainted per frame
+        x_axis_location=None,
+        y_axis_location=None,
     )
-    plot.axis.visible = False
     plot.grid.visible = False
     pixels = plot.image(
         image="image",
@@ -378,15 +382,23 @@ def panel_figure() -> tuple[Any, dict[str, Any]]:
     )
     # Text as canvas labels in the frame (Bokeh clips them to it): changing them repaints the
     # panel alone, where a Title's new text would lay the whole page out again on every hover.
+    # On the overlay layer: the replay's frames repaint the strokes' layer, not the text.
     heading = Label(
         text="hover a drawing",
         name="heading",
         text_font_style="bold",
         y=scripts.BELOW + scripts.PANEL + 4,
+        level="overlay",
         **CAPTION_STYLE,
     )
     lines = [
-        Label(text="", name=f"caption{i}", y=scripts.BELOW - 20 * (i + 1), **CAPTION_STYLE)
+        Label(
+            text="",
+            name=f"caption{i}",
+            y=scripts.BELOW - 20 * (i + 1),
+            level="overlay",
+            **CAPTION_STYLE,
+        )
         for i in range(3)
     ]
     for label in (heading, *lines):
@@ -568,8 +580,8 @@ def build_layout(
         HoverTool(
             renderers=[renderer],
             tooltips=scripts.TOOLTIP,
-            formatters={"$index": CustomJSHover(args=lookups, code=scripts.TOOLTIP_FIELD)},
-            filters={"$index": CustomJS(args=lookups, code=scripts.ONLY_TOPMOST)},
+            formatters={"$index": CustomJSHover(args=shown, code=scripts.TOOLTIP_FIELD)},
+            filters={"$index": CustomJS(args=shown, code=scripts.ONLY_TOPMOST)},
             callback=CustomJS(args=shown, code=scripts.SHOW_HOVERED),
         )
     )
@@ -611,4 +623,8 @@ def build_layout(
     chooser.js_on_change("value", crossfilter)
     controls = row(Div(text="colour:"), colour_by)
     side = column(panel_plot, panel["mode"], strip_plot, chooser, categories_plot)
-    return column(row(column(map_plot, controls, countries_plot), side), *sections)
+    layout = column(row(column(map_plot, controls, countries_plot), side), *sections)
+    # The hover's helpers built and warmed up while the page is idle, not on the first hover.
+    Document().add_root(layout)
+    layout.document.js_on_event(DocumentReady, CustomJS(args=shown, code=scripts.WARM_UP))
+    return layout

@@ -2,8 +2,9 @@
 their replay, the 28x28 bitmap drawn from them, the colour switch and the crossfilter.
 
 Every snippet is the body of a function whose parameters are the named Bokeh models (CustomJS
-and CustomJSHover `args`); PRELUDE supplies the helpers they share. State that outlives one
-call (the stroke index, the running replay) lives on `globalThis.__quickdraw`.
+and CustomJSHover `args`); PRELUDE supplies the helpers they share, built once per page with
+their state (the stroke index, the running replay) on `globalThis.__quickdraw`: every snippet
+that uses them gets the same args (the map's sources and lookups, the panel's models).
 """
 
 from __future__ import annotations
@@ -163,16 +164,22 @@ function rasterize(strokes) {
 """
 )
 
-#: Helpers; they read the CustomJS args `points`, `ink`, `pens`, `codes`, `names`,
-#: `categories`.
-PRELUDE = (
+#: The constants the helpers share.
+CONSTANTS = (
     f"const SIDE = {SIDE}, BOX = {BOX:g}, HALF_PAD = {(BOX - render.ORIGINAL_SIDE) / 2:g};\n"
     f"const PAUSE_MS = {PAUSE_MS}, EVEN_PACE = {EVEN_PACE};\n"
     f"const STROKE_GAP_MS = {STROKE_GAP_MS}, THUMBNAIL = {THUMBNAIL};\n"
     f"const PANEL = {PANEL}, ABOVE = {ABOVE}, BELOW = {BELOW};\n"
+)
+
+#: The helpers, built once per page by whichever snippet runs first (all get the same args,
+#: `PAGE_ARGS`) and shared through `globalThis.__quickdraw`: one compiled copy, warmed up
+#: once (`WARM_UP`), one state (the stroke index, the running replay, the thumbnails).
+HELPERS = (
+    CONSTANTS
     + RASTERIZER
     + """
-const state = (globalThis.__quickdraw ??= {shown: -1, replay: null, thumbs: new Map()});
+const state = {shown: -1, replay: null, thumbs: new Map()};
 // The drawing the user sees under the pointer: the one painted last. BokehJS paints selected
 // points above the others, and each group in index order.
 function topmost(source) {
@@ -322,26 +329,37 @@ function show(i) {
     bitmap.change.emit();
   }
   const path = replay_path(strokes);
+  const total = path.at.length;
   const key = points.data.key_id[i];
   if (state.replay !== null) { cancelAnimationFrame(state.replay.request); }
   const replay = {path, start: performance.now(), request: 0};
   state.replay = replay;
+  // Each frame shows a prefix of the path, the pen's position between two points in the slot
+  // after it: views of one copy of the path, no array built per frame.
+  const xs = path.xs.slice(), ys = path.ys.slice();
+  let pen = -1;  // the slot that holds the pen's position, or -1
   const frame = (now) => {
     const elapsed = now - replay.start;
-    let drawn = 0;
-    while (drawn < path.at.length && path.at[drawn] <= elapsed) { drawn++; }
-    let xs = path.xs.subarray(0, drawn), ys = path.ys.subarray(0, drawn);
-    const next = drawn;
-    if (next > 0 && next < path.at.length && !isNaN(path.xs[next]) && !isNaN(path.xs[next - 1])) {
+    let drawn = pen < 0 ? 0 : pen;
+    while (drawn < total && path.at[drawn] <= elapsed) { drawn++; }
+    if (pen >= 0) { xs[pen] = path.xs[pen]; ys[pen] = path.ys[pen]; pen = -1; }
+    if (drawn > 0 && drawn < total && !isNaN(path.xs[drawn]) && !isNaN(path.xs[drawn - 1])) {
       // the pen between two points: part of the next segment
-      const share = (elapsed - path.at[next - 1]) / (path.at[next] - path.at[next - 1]);
-      xs = Float64Array.of(...xs, path.xs[next - 1] + share * (path.xs[next] - path.xs[next - 1]));
-      ys = Float64Array.of(...ys, path.ys[next - 1] + share * (path.ys[next] - path.ys[next - 1]));
+      const share = (elapsed - path.at[drawn - 1]) / (path.at[drawn] - path.at[drawn - 1]);
+      xs[drawn] = path.xs[drawn - 1] + share * (path.xs[drawn] - path.xs[drawn - 1]);
+      ys[drawn] = path.ys[drawn - 1] + share * (path.ys[drawn] - path.ys[drawn - 1]);
+      pen = drawn;
     }
-    panel.data = {
-      key_id: [key], xs: [xs], ys: [ys], drawn: [drawn], total: [path.at.length], at: [path.at],
-    };
-    if (drawn < path.at.length && state.replay === replay) {
+    const shown = pen < 0 ? drawn : drawn + 1;
+    const data = panel.data;  // changed in place: one change event, no deep comparison
+    data.key_id[0] = key;
+    data.xs[0] = xs.subarray(0, shown);
+    data.ys[0] = ys.subarray(0, shown);
+    data.drawn[0] = drawn;
+    data.total[0] = total;
+    data.at[0] = path.at;
+    panel.change.emit();
+    if (drawn < total && state.replay === replay) {
       replay.request = requestAnimationFrame(frame);
     }
   };
@@ -352,8 +370,45 @@ function show(i) {
   captions[1].text = info.date;
   captions[2].text = `key_id ${info.key}`;
 }
+// Ahead of the first hover, when the page is idle: the stroke index, and one drawing taken
+// through the hover's path (its strokes, tooltip picture, replay path), so that the first
+// hover finds these compiled and the index built. And an invisible popover shown for two
+// frames: the browser's first popover (the tooltip is one) re-uploads every canvas of the
+// page (measured: 11 ms at 12 canvases in Chromium), a cost paid here instead.
+function warm_up() {
+  stroke_index();
+  if (points.get_length() > 0) {
+    describe(0);
+    thumbnail(0);
+    replay_path(strokes_of(0));
+  }
+  const probe = document.createElement("div");
+  probe.popover = "manual";
+  probe.style.opacity = "0";
+  document.body.append(probe);
+  probe.showPopover();
+  requestAnimationFrame(() => requestAnimationFrame(() => probe.remove()));
+}
+return {
+  SIDE, BOX, state, topmost, describe, strokes_of, placement, rasterize, thumbnail,
+  replay_path, show, warm_up,
+};
 """
 )
+
+#: Each snippet's start: the shared helpers (built by the first snippet that runs), by name.
+#: A function declaration, not an expression called in place: V8 compiles it only when called,
+#: so a snippet that finds the helpers built does not compile them again.
+PRELUDE = (
+    "function helpers() {\n"
+    + HELPERS
+    + "}\n"
+    + "const {SIDE, BOX, state, topmost, describe, strokes_of, placement, rasterize, thumbnail,\n"
+    + "  replay_path, show, warm_up} = (globalThis.__quickdraw ??= helpers());\n"
+)
+
+#: Document ready: the helpers built and warmed up when the page is next idle.
+WARM_UP = PRELUDE + "\n(globalThis.requestIdleCallback ?? setTimeout)(warm_up);\n"
 
 #: HoverTool filter: a tooltip only for the drawing the panel shows.
 ONLY_TOPMOST = PRELUDE + "\nreturn cb_data.vars.index === topmost(points);\n"
@@ -430,13 +485,13 @@ if (as_bitmap && state.shown >= 0) {
 )
 
 #: CustomJSHover for `$index{...}`: the tooltip's fields, and the drawing as a small PNG.
-TOOLTIP_FIELD = (
-    PRELUDE
-    + """
+#: BokehJS compiles it again for every field of every tooltip, so it is short: it uses the
+#: helpers that the filter (ONLY_TOPMOST), run before any field is formatted, has built.
+TOOLTIP_FIELD = """
+const {thumbnail, describe} = globalThis.__quickdraw;
 const i = special_vars.index;
 return format === "thumbnail" ? thumbnail(i) : describe(i)[format];
 """
-)
 
 TOOLTIP = """<div style="display:flex;gap:8px;align-items:center;max-width:320px">
 <img src="$index{thumbnail}" width="56" height="56" alt="" style="border:1px solid #ccc">
