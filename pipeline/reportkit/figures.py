@@ -563,36 +563,38 @@ def build_layout(
     countries_plot, countries, country_bar_of = country_bars(drawings, map_plot.frame_width + 60)
     categories_plot, categories, bar_of = category_bars(drawings)
     chooser = category_chooser(drawings)
-    lookups = {
+    # The args of every snippet that uses the shared helpers (scripts.PRELUDE): whichever runs
+    # first builds the helpers with its args, so each gets these (plus its own).
+    page_args = {
         "points": points,
         "ink": ink,
         "pens": pens,
         "codes": drawings.countries,
         "names": [country_name(code) for code in drawings.countries],
         "categories": drawings.categories,
+        **{k: panel[k] for k in ("panel_plot", "panel", "bitmap", "captions", "heading", "mode")},
     }
-    shown = {
-        **lookups,
-        **{k: panel[k] for k in ("panel_plot", "panel", "bitmap", "captions", "heading")},
-    }
-    shown["mode"] = panel["mode"]
     map_plot.add_tools(
         HoverTool(
             renderers=[renderer],
             tooltips=scripts.TOOLTIP,
-            formatters={"$index": CustomJSHover(args=shown, code=scripts.TOOLTIP_FIELD)},
-            filters={"$index": CustomJS(args=shown, code=scripts.ONLY_TOPMOST)},
-            callback=CustomJS(args=shown, code=scripts.SHOW_HOVERED),
+            formatters={"$index": CustomJSHover(args=page_args, code=scripts.TOOLTIP_FIELD)},
+            filters={"$index": CustomJS(args=page_args, code=scripts.ONLY_TOPMOST)},
+            callback=CustomJS(args=page_args, code=scripts.SHOW_HOVERED),
         )
     )
-    replay = CustomJS(args=shown, code=scripts.REPLAY)
-    map_plot.js_on_event("tap", CustomJS(args={**shown, **strip}, code=scripts.FILL_STRIP))
+    replay = CustomJS(args=page_args, code=scripts.REPLAY)
+    map_plot.js_on_event("tap", CustomJS(args={**page_args, **strip}, code=scripts.FILL_STRIP))
     panel_plot.js_on_event("tap", replay)
-    strip_plot.js_on_event("tap", CustomJS(args={**shown, **strip}, code=scripts.STRIP_PICK))
+    strip_plot.js_on_event("tap", CustomJS(args={**page_args, **strip}, code=scripts.STRIP_PICK))
     panel["mode"].js_on_change(
         "active",
         CustomJS(
-            args={**shown, "stroke_renderer": panel["vectors"], "bitmap_renderer": panel["pixels"]},
+            args={
+                **page_args,
+                "stroke_renderer": panel["vectors"],
+                "bitmap_renderer": panel["pixels"],
+            },
             code=scripts.PANEL_MODE,
         ),
     )
@@ -626,5 +628,5 @@ def build_layout(
     layout = column(row(column(map_plot, controls, countries_plot), side), *sections)
     # The hover's helpers built and warmed up while the page is idle, not on the first hover.
     Document().add_root(layout)
-    layout.document.js_on_event(DocumentReady, CustomJS(args=shown, code=scripts.WARM_UP))
+    layout.document.js_on_event(DocumentReady, CustomJS(args=page_args, code=scripts.WARM_UP))
     return layout

@@ -173,8 +173,9 @@ CONSTANTS = (
 )
 
 #: The helpers, built once per page by whichever snippet runs first (all get the same args,
-#: `PAGE_ARGS`) and shared through `globalThis.__quickdraw`: one compiled copy, warmed up
-#: once (`WARM_UP`), one state (the stroke index, the running replay, the thumbnails).
+#: `page_args` in figures.build_layout) and shared through `globalThis.__quickdraw`: one
+#: compiled copy, warmed up once (`WARM_UP`), one state (the stroke index, the running
+#: replay, the thumbnails).
 HELPERS = (
     CONSTANTS
     + RASTERIZER
